@@ -1,0 +1,15 @@
+//! # ipfs-hamt
+//!
+//! A HAMT (hash array mapped trie) on content-addressed block stores, byte-compatible with
+//! py-hamt 3.6.0: same key -> value map, same root CID.
+
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod range;
+pub mod store;
+
+pub use block::{Block, HashAlg};
+pub use cid::Cid;
+pub use range::ByteRange;
+pub use store::{BlockStore, StoreError};

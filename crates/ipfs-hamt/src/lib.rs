@@ -11,5 +11,14 @@ pub mod store;
 
 pub use block::{Block, HashAlg};
 pub use cid::Cid;
+pub use ipld_core::ipld;
 pub use range::ByteRange;
 pub use store::{BlockStore, StoreError};
+pub mod error;
+pub mod hamt;
+pub mod key_hash;
+pub mod node;
+pub mod value;
+
+pub use error::{Error, Result};
+pub use hamt::{CacheStats, HamtConfig, Reader, TreeStats, Writer};

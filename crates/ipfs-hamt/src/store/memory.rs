@@ -168,7 +168,9 @@ mod tests {
         let b = Block::new(RAW, HashAlg::Sha2_256, b"b".to_vec());
         assert!(!s.has(&a.cid).await.unwrap());
         assert!(matches!(s.get(&a.cid).await, Err(StoreError::NotFound(c)) if c == a.cid));
-        s.put_many(vec![a.clone(), b.clone(), a.clone()]).await.unwrap();
+        s.put_many(vec![a.clone(), b.clone(), a.clone()])
+            .await
+            .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s.total_bytes(), 2);
         assert_eq!(s.get(&b.cid).await.unwrap(), b.data);

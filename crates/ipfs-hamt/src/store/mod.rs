@@ -9,9 +9,7 @@ use cid::Cid;
 use crate::block::{Block, VerifyError};
 use crate::range::ByteRange;
 
-
 pub mod memory;
-
 
 pub use memory::MemoryStore;
 

@@ -1,0 +1,69 @@
+//! The crate's error type.
+
+use cid::Cid;
+
+use crate::node::NodeError;
+use crate::store::StoreError;
+
+/// Everything that can go wrong in HAMT operations.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The block store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A node block could not be decoded.
+    #[error("HAMT node {cid} is malformed: {source}")]
+    Node {
+        /// The node's CID.
+        cid: Cid,
+        /// What was wrong.
+        source: NodeError,
+    },
+    /// A link points at a block that is not a DAG-CBOR node.
+    #[error("HAMT link {cid} has codec {codec:#x}, expected dag-cbor (0x71)")]
+    NotANode {
+        /// The linked CID.
+        cid: Cid,
+        /// Its codec.
+        codec: u64,
+    },
+    /// The tree is deeper than the hash allows (a cycle or a hostile tree).
+    #[error("HAMT is deeper than its {depth}-level hash allows at node {cid}")]
+    TooDeep {
+        /// The node reached.
+        cid: Cid,
+        /// The depth reached.
+        depth: usize,
+    },
+    /// The key is not in the HAMT.
+    #[error("key not found: {0:?}")]
+    KeyNotFound(String),
+    /// More than `max_bucket_size` keys share every bit of their hashes.
+    #[error(
+        "cannot insert {key:?}: more than max_bucket_size keys share all hash bits down to \
+         depth {depth} (the hash is used up; the tree is unchanged)"
+    )]
+    HashExhausted {
+        /// The key whose hash ran out.
+        key: String,
+        /// The depth reached.
+        depth: usize,
+    },
+    /// A setting is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A value could not be encoded or decoded as DAG-CBOR.
+    #[error("value codec error: {0}")]
+    Value(String),
+    /// A value block could not be read as a file.
+    #[error("cannot read value {cid}: {reason}")]
+    BadValue {
+        /// The value's CID.
+        cid: Cid,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

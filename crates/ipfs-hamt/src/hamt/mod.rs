@@ -1,0 +1,83 @@
+//! The HAMT: a [`Writer`] that builds and changes a tree in memory and commits it to a
+//! store, and a [`Reader`] that serves a committed root to many tasks at once.
+
+use std::sync::Arc;
+
+use crate::block::HashAlg;
+use crate::error::{Error, Result};
+use crate::key_hash::{Blake3Hasher, KeyHasher};
+
+mod cache;
+mod lookup;
+mod reader;
+mod stats;
+mod writer;
+
+pub use cache::{CacheStats, NodeCache};
+pub use reader::Reader;
+pub use stats::TreeStats;
+pub use writer::Writer;
+
+/// Settings shared by writers and readers.
+///
+/// ```
+/// use ipfs_hamt::HamtConfig;
+/// let config = HamtConfig { max_bucket_size: 16, ..HamtConfig::default() };
+/// assert!(config.validate().is_ok());
+/// assert!(HamtConfig { max_bucket_size: 0, ..HamtConfig::default() }.validate().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct HamtConfig {
+    /// Most entries a bucket holds before it splits into a child node (py-hamt default 4).
+    pub max_bucket_size: usize,
+    /// Key hash function (BLAKE3-256 by default, as py-hamt).
+    pub hasher: Arc<dyn KeyHasher>,
+    /// Hash used to name new node and value blocks.
+    pub block_hash: HashAlg,
+    /// Bytes of decoded nodes kept in the node cache.
+    pub cache_bytes: u64,
+    /// Largest bucket accepted when decoding nodes from a store (a tree written with a larger
+    /// `max_bucket_size` needs a larger limit).
+    pub bucket_limit: usize,
+    /// Value blocks buffered before they are sent to the store in one `put_many`.
+    pub value_batch_blocks: usize,
+    /// Value bytes buffered before they are sent to the store in one `put_many`.
+    pub value_batch_bytes: usize,
+}
+
+impl Default for HamtConfig {
+    fn default() -> Self {
+        HamtConfig {
+            max_bucket_size: 4,
+            hasher: Arc::new(Blake3Hasher),
+            block_hash: HashAlg::Blake3,
+            cache_bytes: 256 << 20,
+            bucket_limit: 1024,
+            value_batch_blocks: 4096,
+            value_batch_bytes: 16 << 20,
+        }
+    }
+}
+
+impl HamtConfig {
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_bucket_size < 1 {
+            return Err(Error::InvalidConfig(
+                "max_bucket_size must be a positive integer".into(),
+            ));
+        }
+        if self.bucket_limit < self.max_bucket_size {
+            return Err(Error::InvalidConfig(format!(
+                "bucket_limit ({}) must be at least max_bucket_size ({})",
+                self.bucket_limit, self.max_bucket_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Number of levels the key hash allows (hash length in bytes).
+    pub(crate) fn max_depth(&self) -> usize {
+        self.hasher.hash(b"").as_bytes().len()
+    }
+}

@@ -1,0 +1,913 @@
+//! HAMT nodes and their exact DAG-CBOR encoding.
+//!
+//! A node is a CBOR array of exactly 256 slots. A slot is a bucket (a map of key text to the
+//! tag-42 CID of the value, in canonical DAG-CBOR key order; the empty map `a0` is an empty
+//! slot) or a link (a one-element array holding the tag-42 CID of a child node). The bytes are
+//! identical to py-hamt's, so the same tree has the same CID.
+//!
+//! In memory a node keeps only its non-empty slots (a bitmap plus a dense vector), and each
+//! bucket keeps its encoded bytes: decoding a block slices it without copying, and encoding a
+//! node is a concatenation. Decoding validates everything once (structure, minimal CBOR heads,
+//! UTF-8 keys, canonical key order, CIDs), so later reads of a bucket cannot fail.
+//!
+//! ```
+//! use ipfs_hamt::node::Node;
+//! let empty = Node::default();
+//! let bytes = empty.encode_stored().unwrap();
+//! assert_eq!(bytes.len(), 259);
+//! let back = Node::decode(bytes.into(), 4).unwrap();
+//! assert!(back.is_empty());
+//! ```
+
+use std::cmp::Ordering;
+use std::io::Cursor;
+
+use bytes::Bytes;
+use cid::Cid;
+
+/// Number of slots in a node (fan-out 256, one hash byte per level).
+pub const SLOTS: usize = 256;
+
+/// Why bytes are not a valid HAMT node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The bytes end inside an item.
+    #[error("node truncated at byte {offset}")]
+    Truncated {
+        /// Where the missing item starts.
+        offset: usize,
+    },
+    /// Bytes follow the 256th slot.
+    #[error("{count} trailing bytes after the node at byte {offset}")]
+    TrailingBytes {
+        /// Where the extra bytes start.
+        offset: usize,
+        /// How many.
+        count: usize,
+    },
+    /// The top-level item is not an array.
+    #[error("node is not a CBOR array (major type {major})")]
+    NotAnArray {
+        /// The CBOR major type found.
+        major: u8,
+    },
+    /// The array does not have 256 slots.
+    #[error("node has {0} slots, expected 256")]
+    WrongSlotCount(u64),
+    /// A CBOR head is not in its shortest form, or uses indefinite length (not DAG-CBOR).
+    #[error("non-canonical CBOR head at byte {offset}")]
+    NonCanonical {
+        /// Where the head starts.
+        offset: usize,
+    },
+    /// A slot is neither a map (bucket) nor an array (link).
+    #[error("slot {slot} has CBOR major type {major}, expected a map or an array")]
+    WrongSlotType {
+        /// The slot index.
+        slot: usize,
+        /// The CBOR major type found.
+        major: u8,
+    },
+    /// A link array does not hold exactly one item.
+    #[error("slot {slot}: a link must be an array of one CID, found {len} items")]
+    BadLinkLength {
+        /// The slot index.
+        slot: usize,
+        /// Number of items.
+        len: u64,
+    },
+    /// A bucket key is not a text string.
+    #[error("slot {slot}: bucket key is not a text string")]
+    KeyNotText {
+        /// The slot index.
+        slot: usize,
+    },
+    /// A bucket key is not valid UTF-8.
+    #[error("slot {slot}: bucket key is not valid UTF-8")]
+    KeyNotUtf8 {
+        /// The slot index.
+        slot: usize,
+    },
+    /// Bucket keys are not in canonical DAG-CBOR order, or repeat.
+    #[error("slot {slot}: bucket keys are not in canonical order or repeat")]
+    KeyOrder {
+        /// The slot index.
+        slot: usize,
+    },
+    /// A bucket holds more entries than allowed.
+    #[error("slot {slot}: bucket holds {len} entries, more than the limit {max}")]
+    OversizedBucket {
+        /// The slot index.
+        slot: usize,
+        /// Entries found.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// Where a CID was expected, something else is.
+    #[error("slot {slot}: expected a tag-42 CID at byte {offset}")]
+    NotACid {
+        /// The slot index.
+        slot: usize,
+        /// Where the item starts.
+        offset: usize,
+    },
+    /// A tag-42 byte string is not a valid CID.
+    #[error("slot {slot}: invalid CID at byte {offset}: {reason}")]
+    BadCid {
+        /// The slot index.
+        slot: usize,
+        /// Where the CID bytes start.
+        offset: usize,
+        /// What the CID parser said.
+        reason: String,
+    },
+    /// Encoding was asked for a node that still has unsaved children.
+    #[error("cannot encode a node with unsaved (dirty) children")]
+    DirtyChild,
+}
+
+// ---------------------------------------------------------------- CBOR heads
+
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const TAG_CID: [u8; 2] = [0xd8, 0x2a];
+
+/// Appends a CBOR head in its shortest form.
+fn write_head(out: &mut Vec<u8>, major: u8, v: u64) {
+    let m = major << 5;
+    if v < 24 {
+        out.push(m | v as u8);
+    } else if v <= u8::MAX as u64 {
+        out.extend_from_slice(&[m | 24, v as u8]);
+    } else if v <= u16::MAX as u64 {
+        out.push(m | 25);
+        out.extend_from_slice(&(v as u16).to_be_bytes());
+    } else if v <= u32::MAX as u64 {
+        out.push(m | 26);
+        out.extend_from_slice(&(v as u32).to_be_bytes());
+    } else {
+        out.push(m | 27);
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// A bounds-checked reader over CBOR bytes.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], NodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(NodeError::Truncated { offset: self.pos })?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn peek_major(&self) -> Result<u8, NodeError> {
+        self.buf
+            .get(self.pos)
+            .map(|b| b >> 5)
+            .ok_or(NodeError::Truncated { offset: self.pos })
+    }
+
+    /// Reads a head; rejects indefinite lengths and non-shortest forms (DAG-CBOR rules).
+    fn head(&mut self) -> Result<(u8, u64), NodeError> {
+        let start = self.pos;
+        let first = self.take(1)?[0];
+        let (major, info) = (first >> 5, first & 0x1f);
+        let (v, min) = match info {
+            0..=23 => (u64::from(info), 0),
+            24 => (u64::from(self.take(1)?[0]), 24),
+            25 => {
+                let b = self.take(2)?;
+                (u64::from(u16::from_be_bytes([b[0], b[1]])), 0x100)
+            }
+            26 => {
+                let b = self.take(4)?;
+                (
+                    u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+                    0x1_0000,
+                )
+            }
+            27 => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                (u64::from_be_bytes(a), 0x1_0000_0000)
+            }
+            _ => return Err(NodeError::NonCanonical { offset: start }),
+        };
+        if v < min {
+            return Err(NodeError::NonCanonical { offset: start });
+        }
+        Ok((major, v))
+    }
+
+    /// Reads a tag-42 CID item and returns the whole item's bytes.
+    fn cid_item(&mut self, slot: usize) -> Result<&'a [u8], NodeError> {
+        let start = self.pos;
+        let not_cid = NodeError::NotACid {
+            slot,
+            offset: start,
+        };
+        if self.take(2)? != TAG_CID {
+            return Err(not_cid);
+        }
+        let (major, len) = self.head()?;
+        if major != MAJOR_BYTES || len == 0 {
+            return Err(not_cid);
+        }
+        let len = usize::try_from(len).map_err(|_| NodeError::Truncated { offset: self.pos })?;
+        let body_at = self.pos;
+        let body = self.take(len)?;
+        // The DAG-CBOR CID form is a 0x00 multibase prefix, then the binary CID.
+        if body[0] != 0 {
+            return Err(NodeError::BadCid {
+                slot,
+                offset: body_at,
+                reason: "missing 0x00 multibase prefix".into(),
+            });
+        }
+        parse_cid(&body[1..]).map_err(|reason| NodeError::BadCid {
+            slot,
+            offset: body_at,
+            reason,
+        })?;
+        Ok(&self.buf[start..self.pos])
+    }
+}
+
+fn parse_cid(bytes: &[u8]) -> Result<Cid, String> {
+    let mut cur = Cursor::new(bytes);
+    let cid = Cid::read_bytes(&mut cur).map_err(|e| e.to_string())?;
+    if cur.position() as usize != bytes.len() {
+        return Err("trailing bytes after the CID".into());
+    }
+    Ok(cid)
+}
+
+/// The DAG-CBOR encoding of a CID item: tag 42 around `0x00 || binary CID`.
+pub fn encode_cid(cid: &Cid) -> Vec<u8> {
+    let raw = cid.to_bytes();
+    let mut out = Vec::with_capacity(raw.len() + 5);
+    out.extend_from_slice(&TAG_CID);
+    write_head(&mut out, MAJOR_BYTES, raw.len() as u64 + 1);
+    out.push(0);
+    out.extend_from_slice(&raw);
+    out
+}
+
+/// Decodes a CID item that [`encode_cid`] made or a validated node holds.
+fn decode_cid_item(item: &[u8]) -> Option<Cid> {
+    let mut r = Reader { buf: item, pos: 0 };
+    if r.take(2).ok()? != TAG_CID {
+        return None;
+    }
+    let (_, len) = r.head().ok()?;
+    let body = r.take(usize::try_from(len).ok()?).ok()?;
+    parse_cid(body.get(1..)?).ok()
+}
+
+/// Canonical DAG-CBOR map key order: shorter keys first, then bytewise.
+pub fn canonical_key_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+// ---------------------------------------------------------------- buckets
+
+/// One bucket entry: a key and the encoded CID item of its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The key.
+    pub key: &'a str,
+    /// The tag-42 CID item, exactly as encoded.
+    pub item: &'a [u8],
+}
+
+impl Entry<'_> {
+    /// The value's CID.
+    pub fn cid(&self) -> Option<Cid> {
+        decode_cid_item(self.item)
+    }
+}
+
+/// A non-empty bucket, held as its validated DAG-CBOR map bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bucket(Bytes);
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|e| (e.key, e.cid())))
+            .finish()
+    }
+}
+
+impl Bucket {
+    /// Builds a bucket from entries with distinct keys (sorted here into canonical order).
+    pub fn from_entries(entries: &mut [Entry<'_>]) -> Bucket {
+        entries.sort_unstable_by(|a, b| canonical_key_cmp(a.key.as_bytes(), b.key.as_bytes()));
+        let size: usize = entries.iter().map(|e| e.key.len() + e.item.len() + 9).sum();
+        let mut out = Vec::with_capacity(size + 9);
+        write_head(&mut out, MAJOR_MAP, entries.len() as u64);
+        for e in entries.iter() {
+            write_head(&mut out, MAJOR_TEXT, e.key.len() as u64);
+            out.extend_from_slice(e.key.as_bytes());
+            out.extend_from_slice(e.item);
+        }
+        Bucket(out.into())
+    }
+
+    /// The encoded map.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        let mut r = Reader {
+            buf: &self.0,
+            pos: 0,
+        };
+        r.head().map(|(_, n)| n as usize).unwrap_or(0)
+    }
+
+    /// True if the bucket has no entry (never for buckets held in a node).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entries, in canonical key order.
+    pub fn iter(&self) -> BucketIter<'_> {
+        let mut r = Reader {
+            buf: &self.0,
+            pos: 0,
+        };
+        let left = r.head().map(|(_, n)| n).unwrap_or(0);
+        BucketIter { r, left }
+    }
+
+    /// The value item stored for `key`.
+    pub fn find(&self, key: &str) -> Option<Entry<'_>> {
+        for e in self.iter() {
+            match canonical_key_cmp(e.key.as_bytes(), key.as_bytes()) {
+                Ordering::Less => continue,
+                Ordering::Equal => return Some(e),
+                Ordering::Greater => return None,
+            }
+        }
+        None
+    }
+
+    /// This bucket with `key` set to `item`, or `None` if the key is new and the bucket
+    /// already holds `max` entries.
+    pub fn with_entry(&self, key: &str, item: &[u8], max: usize) -> Option<Bucket> {
+        let mut entries: Vec<Entry<'_>> = self.iter().collect();
+        let len = entries.len();
+        match entries.iter_mut().find(|e| e.key == key) {
+            Some(e) => e.item = item,
+            None if len >= max => return None,
+            None => entries.push(Entry { key, item }),
+        }
+        Some(Bucket::from_entries(&mut entries))
+    }
+
+    /// This bucket without `key`: `None` if the key is absent, `Some(None)` if nothing remains.
+    pub fn without(&self, key: &str) -> Option<Option<Bucket>> {
+        let mut entries: Vec<Entry<'_>> = self.iter().collect();
+        let at = entries.iter().position(|e| e.key == key)?;
+        entries.remove(at);
+        Some((!entries.is_empty()).then(|| Bucket::from_entries(&mut entries)))
+    }
+
+    /// Parses and validates one bucket map starting at the reader's position.
+    fn decode(
+        r: &mut Reader<'_>,
+        data: &Bytes,
+        slot: usize,
+        max: usize,
+    ) -> Result<Bucket, NodeError> {
+        let start = r.pos;
+        let (_, n) = r.head()?;
+        if n as usize > max || n > u64::from(u32::MAX) {
+            return Err(NodeError::OversizedBucket { slot, len: n, max });
+        }
+        let mut prev: Option<&[u8]> = None;
+        for _ in 0..n {
+            let (major, klen) = r.head()?;
+            if major != MAJOR_TEXT {
+                return Err(NodeError::KeyNotText { slot });
+            }
+            let klen = usize::try_from(klen).map_err(|_| NodeError::Truncated { offset: r.pos })?;
+            let key = r.take(klen)?;
+            if std::str::from_utf8(key).is_err() {
+                return Err(NodeError::KeyNotUtf8 { slot });
+            }
+            if let Some(p) = prev {
+                if canonical_key_cmp(p, key) != Ordering::Less {
+                    return Err(NodeError::KeyOrder { slot });
+                }
+            }
+            prev = Some(key);
+            r.cid_item(slot)?;
+        }
+        Ok(Bucket(data.slice(start..r.pos)))
+    }
+}
+
+/// Iterator over a bucket's entries.
+pub struct BucketIter<'a> {
+    r: Reader<'a>,
+    left: u64,
+}
+
+impl<'a> Iterator for BucketIter<'a> {
+    type Item = Entry<'a>;
+
+    fn next(&mut self) -> Option<Entry<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // The bytes were validated when the bucket was built, so these steps succeed.
+        let (_, klen) = self.r.head().ok()?;
+        let key = std::str::from_utf8(self.r.take(usize::try_from(klen).ok()?).ok()?).ok()?;
+        let item = self.r.cid_item(0).ok()?;
+        Some(Entry { key, item })
+    }
+}
+
+// ---------------------------------------------------------------- nodes
+
+/// A link to a child node.
+#[derive(Debug, Clone)]
+pub enum Link {
+    /// A node already in the store.
+    Stored(Cid),
+    /// A node changed in memory and not yet written.
+    Dirty(Node),
+}
+
+/// A non-empty slot.
+#[derive(Debug, Clone)]
+pub enum Slot {
+    /// Up to `max_bucket_size` entries.
+    Bucket(Bucket),
+    /// A child node.
+    Link(Box<Link>),
+}
+
+/// A HAMT node: 256 slots, of which only the non-empty ones are held.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    bitmap: [u64; 4],
+    slots: Vec<Slot>,
+}
+
+impl Node {
+    /// True if slot `idx` is not empty.
+    pub fn has(&self, idx: u8) -> bool {
+        self.bitmap[(idx >> 6) as usize] & (1u64 << (idx & 63)) != 0
+    }
+
+    /// Position of slot `idx` in the dense vector.
+    fn pos(&self, idx: u8) -> usize {
+        let word = (idx >> 6) as usize;
+        let below: u32 = self.bitmap[..word].iter().map(|w| w.count_ones()).sum();
+        let mask = (1u64 << (idx & 63)) - 1;
+        (below + (self.bitmap[word] & mask).count_ones()) as usize
+    }
+
+    /// The slot at `idx`, if not empty.
+    pub fn get(&self, idx: u8) -> Option<&Slot> {
+        if self.has(idx) {
+            self.slots.get(self.pos(idx))
+        } else {
+            None
+        }
+    }
+
+    /// The slot at `idx` for changing, if not empty.
+    pub fn get_mut(&mut self, idx: u8) -> Option<&mut Slot> {
+        if self.has(idx) {
+            let p = self.pos(idx);
+            self.slots.get_mut(p)
+        } else {
+            None
+        }
+    }
+
+    /// Sets slot `idx`.
+    pub fn set(&mut self, idx: u8, slot: Slot) {
+        let p = self.pos(idx);
+        if self.has(idx) {
+            self.slots[p] = slot;
+        } else {
+            self.bitmap[(idx >> 6) as usize] |= 1u64 << (idx & 63);
+            self.slots.insert(p, slot);
+        }
+    }
+
+    /// Empties slot `idx`.
+    pub fn clear(&mut self, idx: u8) {
+        if self.has(idx) {
+            let p = self.pos(idx);
+            self.slots.remove(p);
+            self.bitmap[(idx >> 6) as usize] &= !(1u64 << (idx & 63));
+        }
+    }
+
+    /// True if every slot is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The non-empty slots with their indices, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, &Slot)> {
+        let idxs = (0..=255u8).filter(|&i| self.has(i));
+        idxs.zip(self.slots.iter())
+    }
+
+    /// The non-empty slots for changing, with their indices, in slot order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u8, &mut Slot)> {
+        let bitmap = self.bitmap;
+        let idxs =
+            (0..=255u8).filter(move |&i| bitmap[(i >> 6) as usize] & (1u64 << (i & 63)) != 0);
+        idxs.zip(self.slots.iter_mut())
+    }
+
+    /// If this node holds no links and at most `max` entries, the bucket that replaces it in
+    /// its parent (`Some(None)` when it is empty). This is py-hamt's delete collapse.
+    pub fn collapse(&self, max: usize) -> Option<Option<Bucket>> {
+        let mut entries = Vec::new();
+        for slot in &self.slots {
+            match slot {
+                Slot::Link(_) => return None,
+                Slot::Bucket(b) => {
+                    entries.extend(b.iter());
+                    if entries.len() > max {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some((!entries.is_empty()).then(|| Bucket::from_entries(&mut entries)))
+    }
+
+    /// Approximate memory held, for cache accounting.
+    pub fn weight(&self) -> u64 {
+        let buckets: usize = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Bucket(b) => b.0.len(),
+                Slot::Link(_) => 96,
+            })
+            .sum();
+        (64 + self.slots.len() * 40 + buckets) as u64
+    }
+
+    /// Decodes and validates a node block. `max_bucket` bounds bucket sizes.
+    pub fn decode(data: Bytes, max_bucket: usize) -> Result<Node, NodeError> {
+        let mut r = Reader { buf: &data, pos: 0 };
+        let (major, n) = r.head()?;
+        if major != MAJOR_ARRAY {
+            return Err(NodeError::NotAnArray { major });
+        }
+        if n != SLOTS as u64 {
+            return Err(NodeError::WrongSlotCount(n));
+        }
+        let mut node = Node::default();
+        for slot in 0..SLOTS {
+            match r.peek_major()? {
+                MAJOR_MAP => {
+                    let b = Bucket::decode(&mut r, &data, slot, max_bucket)?;
+                    if !b.is_empty() {
+                        node.bitmap[slot >> 6] |= 1u64 << (slot & 63);
+                        node.slots.push(Slot::Bucket(b));
+                    }
+                }
+                MAJOR_ARRAY => {
+                    let (_, len) = r.head()?;
+                    if len != 1 {
+                        return Err(NodeError::BadLinkLength { slot, len });
+                    }
+                    let item = r.cid_item(slot)?;
+                    let cid = decode_cid_item(item).ok_or(NodeError::NotACid {
+                        slot,
+                        offset: r.pos,
+                    })?;
+                    node.bitmap[slot >> 6] |= 1u64 << (slot & 63);
+                    node.slots.push(Slot::Link(Box::new(Link::Stored(cid))));
+                }
+                major => return Err(NodeError::WrongSlotType { slot, major }),
+            }
+        }
+        if r.pos != data.len() {
+            return Err(NodeError::TrailingBytes {
+                offset: r.pos,
+                count: data.len() - r.pos,
+            });
+        }
+        Ok(node)
+    }
+
+    /// Encodes the node; dirty children take their CIDs, in slot order, from `child_cids`.
+    pub fn encode_with(
+        &self,
+        child_cids: &mut dyn Iterator<Item = Cid>,
+    ) -> Result<Vec<u8>, NodeError> {
+        let body: usize = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Bucket(b) => b.0.len(),
+                Slot::Link(_) => 48,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(3 + SLOTS + body);
+        write_head(&mut out, MAJOR_ARRAY, SLOTS as u64);
+        let mut slots = self.slots.iter();
+        for idx in 0..=255u8 {
+            if !self.has(idx) {
+                out.push(0xa0);
+                continue;
+            }
+            match slots.next() {
+                Some(Slot::Bucket(b)) => out.extend_from_slice(&b.0),
+                Some(Slot::Link(link)) => {
+                    let cid = match &**link {
+                        Link::Stored(cid) => *cid,
+                        Link::Dirty(_) => child_cids.next().ok_or(NodeError::DirtyChild)?,
+                    };
+                    out.push(0x81);
+                    out.extend_from_slice(&encode_cid(&cid));
+                }
+                None => out.push(0xa0),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Encodes a node whose children are all stored.
+    pub fn encode_stored(&self) -> Result<Vec<u8>, NodeError> {
+        self.encode_with(&mut std::iter::empty())
+    }
+
+    /// The CIDs this node references, in encoding order (slot order, bucket key order).
+    pub fn cids(&self) -> Vec<Cid> {
+        let mut out = Vec::new();
+        for (_, slot) in self.iter() {
+            match slot {
+                Slot::Bucket(b) => out.extend(b.iter().filter_map(|e| e.cid())),
+                Slot::Link(l) => {
+                    if let Link::Stored(c) = &**l {
+                        out.push(*c)
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::{cid_of, HashAlg, DAG_CBOR, RAW};
+
+    fn item(v: &[u8]) -> Vec<u8> {
+        encode_cid(&cid_of(RAW, HashAlg::Blake3, v))
+    }
+
+    /// The single-key node of FORMAT.md's worked example.
+    fn example() -> Vec<u8> {
+        let it = item(b"value-0");
+        let mut n = Node::default();
+        n.set(
+            63,
+            Slot::Bucket(Bucket::from_entries(&mut [Entry {
+                key: "key-0",
+                item: &it,
+            }])),
+        );
+        n.encode_stored().unwrap()
+    }
+
+    #[test]
+    fn worked_example_matches_py_hamt() {
+        let bytes = example();
+        assert_eq!(bytes.len(), 306);
+        assert_eq!(
+            cid_of(DAG_CBOR, HashAlg::Blake3, &bytes).to_string(),
+            "bafyr4ihgo2rrdjny6xteslywfrhqdevjolhvzszryjktgygg6xhsxutoti"
+        );
+        let n = Node::decode(bytes.clone().into(), 4).unwrap();
+        assert_eq!(n.encode_stored().unwrap(), bytes);
+    }
+
+    #[test]
+    fn empty_node_cid() {
+        let bytes = Node::default().encode_stored().unwrap();
+        assert_eq!(
+            cid_of(DAG_CBOR, HashAlg::Blake3, &bytes).to_string(),
+            "bafyr4igb3js3dqlnsvmbi533lhghfet3l4r35vbi7mlrvxjb6f3n5wkc3m"
+        );
+    }
+
+    #[test]
+    fn canonical_order_and_bucket_ops() {
+        let (a, b) = (item(b"a"), item(b"b"));
+        let mut es = [
+            Entry {
+                key: "key-559",
+                item: &a,
+            },
+            Entry {
+                key: "key-36",
+                item: &b,
+            },
+            Entry {
+                key: "key-168",
+                item: &a,
+            },
+        ];
+        let bucket = Bucket::from_entries(&mut es);
+        let keys: Vec<_> = bucket.iter().map(|e| e.key).collect();
+        assert_eq!(keys, ["key-36", "key-168", "key-559"]);
+        assert_eq!(bucket.find("key-168").unwrap().item, &a[..]);
+        assert!(bucket.find("key-999").is_none());
+        assert!(bucket.with_entry("x", &a, 3).is_none());
+        assert_eq!(bucket.with_entry("key-36", &a, 3).unwrap().len(), 3);
+        assert_eq!(bucket.with_entry("x", &a, 4).unwrap().len(), 4);
+        let smaller = bucket.without("key-36").unwrap().unwrap();
+        assert_eq!(smaller.len(), 2);
+        assert!(bucket.without("nope").is_none());
+    }
+
+    fn expect_err(bytes: Vec<u8>, max: usize) -> NodeError {
+        Node::decode(bytes.into(), max).unwrap_err()
+    }
+
+    /// Replaces slot 63's bucket in the worked example with `slot` bytes.
+    fn with_slot63(slot: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x99, 0x01, 0x00];
+        out.extend(std::iter::repeat(0xa0).take(63));
+        out.extend_from_slice(slot);
+        out.extend(std::iter::repeat(0xa0).take(192));
+        out
+    }
+
+    #[test]
+    fn malformed_nodes_give_typed_errors() {
+        let good = example();
+        // Wrong slot count.
+        let mut short = vec![0x98, 0xff];
+        short.extend(std::iter::repeat(0xa0).take(255));
+        assert_eq!(expect_err(short, 4), NodeError::WrongSlotCount(255));
+        // Not an array.
+        assert_eq!(
+            expect_err(vec![0xa0], 4),
+            NodeError::NotAnArray { major: 5 }
+        );
+        // Trailing and truncated bytes.
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(matches!(
+            expect_err(trailing, 4),
+            NodeError::TrailingBytes { count: 1, .. }
+        ));
+        for cut in 0..good.len() {
+            let e = expect_err(good[..cut].to_vec(), 4);
+            assert!(
+                matches!(e, NodeError::Truncated { .. }),
+                "cut at {cut}: {e:?}"
+            );
+        }
+        // Wrong item type in a slot.
+        assert_eq!(
+            expect_err(with_slot63(&[0x01]), 4),
+            NodeError::WrongSlotType { slot: 63, major: 0 }
+        );
+        // Link with two items.
+        let it = item(b"x");
+        let mut two = vec![0x82];
+        two.extend_from_slice(&it);
+        two.extend_from_slice(&it);
+        assert_eq!(
+            expect_err(with_slot63(&two), 4),
+            NodeError::BadLinkLength { slot: 63, len: 2 }
+        );
+        // Link to something that is not a CID.
+        assert!(matches!(
+            expect_err(with_slot63(&[0x81, 0x01]), 4),
+            NodeError::NotACid { slot: 63, .. }
+        ));
+        // Bad CID bytes.
+        let mut bad = vec![0x81, 0xd8, 0x2a, 0x45, 0x00, 0x01, 0x71, 0x1e, 0x20];
+        assert!(matches!(
+            expect_err(with_slot63(&bad), 4),
+            NodeError::BadCid { slot: 63, .. }
+        ));
+        bad[4] = 0x01; // missing multibase prefix
+        assert!(matches!(
+            expect_err(with_slot63(&bad), 4),
+            NodeError::BadCid { slot: 63, .. }
+        ));
+        // Non-UTF-8 key.
+        let mut nonutf = vec![0xa1, 0x62, 0xff, 0xfe];
+        nonutf.extend_from_slice(&it);
+        assert_eq!(
+            expect_err(with_slot63(&nonutf), 4),
+            NodeError::KeyNotUtf8 { slot: 63 }
+        );
+        // Key that is not text.
+        let mut notext = vec![0xa1, 0x42, 0x61, 0x62];
+        notext.extend_from_slice(&it);
+        assert_eq!(
+            expect_err(with_slot63(&notext), 4),
+            NodeError::KeyNotText { slot: 63 }
+        );
+        // Keys out of canonical order, and repeated keys.
+        for keys in [["bb", "a"], ["a", "a"]] {
+            let mut m = vec![0xa2];
+            for k in keys {
+                m.push(0x60 | k.len() as u8);
+                m.extend_from_slice(k.as_bytes());
+                m.extend_from_slice(&it);
+            }
+            assert_eq!(
+                expect_err(with_slot63(&m), 4),
+                NodeError::KeyOrder { slot: 63 }
+            );
+        }
+        // Oversized bucket.
+        let entries: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        let mut es: Vec<Entry> = entries
+            .iter()
+            .map(|k| Entry { key: k, item: &it })
+            .collect();
+        let b = Bucket::from_entries(&mut es);
+        assert_eq!(
+            expect_err(with_slot63(b.as_bytes()), 4),
+            NodeError::OversizedBucket {
+                slot: 63,
+                len: 5,
+                max: 4
+            }
+        );
+        assert!(Node::decode(with_slot63(b.as_bytes()).into(), 5).is_ok());
+        // Non-minimal head (256 written with 4 bytes) and indefinite length.
+        let mut nonmin = vec![0x9a, 0, 0, 1, 0];
+        nonmin.extend(std::iter::repeat(0xa0).take(256));
+        assert!(matches!(
+            expect_err(nonmin, 4),
+            NodeError::NonCanonical { offset: 0 }
+        ));
+        assert!(matches!(
+            expect_err(vec![0x9f], 4),
+            NodeError::NonCanonical { offset: 0 }
+        ));
+        // A huge declared length does not allocate or panic.
+        assert!(matches!(
+            expect_err(
+                with_slot63(&[0xa1, 0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+                4
+            ),
+            NodeError::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn slot_bookkeeping() {
+        let it = item(b"v");
+        let mut n = Node::default();
+        for idx in [200u8, 3, 64, 255, 0, 63] {
+            n.set(
+                idx,
+                Slot::Bucket(Bucket::from_entries(&mut [Entry {
+                    key: "k",
+                    item: &it,
+                }])),
+            );
+        }
+        let idxs: Vec<u8> = n.iter().map(|(i, _)| i).collect();
+        assert_eq!(idxs, [0, 3, 63, 64, 200, 255]);
+        n.clear(64);
+        n.clear(64);
+        assert!(n.get(64).is_none() && n.get(63).is_some());
+        let bytes = n.encode_stored().unwrap();
+        let back = Node::decode(bytes.clone().into(), 4).unwrap();
+        assert_eq!(back.encode_stored().unwrap(), bytes);
+        assert_eq!(back.cids().len(), 5);
+    }
+}

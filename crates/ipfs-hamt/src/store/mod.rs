@@ -9,8 +9,10 @@ use cid::Cid;
 use crate::block::{Block, VerifyError};
 use crate::range::ByteRange;
 
+pub mod car;
 pub mod memory;
 
+pub use car::CarStore;
 pub use memory::MemoryStore;
 
 /// Why a store operation failed.

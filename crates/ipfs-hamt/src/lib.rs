@@ -8,6 +8,7 @@
 pub mod block;
 pub mod range;
 pub mod store;
+pub mod unixfs;
 
 pub use block::{Block, HashAlg};
 pub use cid::Cid;

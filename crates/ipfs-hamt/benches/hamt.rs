@@ -109,7 +109,11 @@ async fn run(n: u64) {
     let warm = gets(&cold_reader, &order, 1).await;
     let warm2 = gets(&cold_reader, &order, 2).await;
     let t = Instant::now();
-    let count = cold_reader.keys().try_fold(0u64, |c, _| async move { Ok(c + 1) }).await.expect("keys");
+    let count = cold_reader
+        .keys()
+        .try_fold(0u64, |c, _| async move { Ok(c + 1) })
+        .await
+        .expect("keys");
     let keys_time = t.elapsed();
     assert_eq!(count, n);
 
@@ -129,7 +133,10 @@ async fn run(n: u64) {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     if args.len() == 1 {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -138,7 +145,11 @@ fn main() {
         rt.block_on(run(args[0]));
         return;
     }
-    let sizes = if args.is_empty() { vec![100_000, 1_000_000] } else { args };
+    let sizes = if args.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        args
+    };
     println!("| keys | inserts | commit | cold gets (1 task) | warm gets (1 task) | warm gets (2 tasks) | keys() | peak RSS | store |");
     println!("|---|---|---|---|---|---|---|---|---|");
     let exe = std::env::current_exe().expect("current exe");

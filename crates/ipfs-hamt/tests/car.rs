@@ -8,16 +8,10 @@ use ipfs_hamt::store::{BlockStore, CarStore, MemoryStore, StoreError};
 use ipfs_hamt::Cid;
 use sha2::Digest as _;
 
+mod common;
+
 fn golden_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("IPFS_HAMT_GOLDEN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/golden"));
-    if dir.join("cases.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!("golden data not found at {}: skipping", dir.display());
-        None
-    }
+    Some(common::golden_dir())
 }
 
 /// (name, car path, root, block count, car sha256) of every golden CAR.

@@ -1,7 +1,6 @@
 //! Every py-hamt golden case in ../shared/golden/cases.json reproduces its root CID exactly.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ipfs_hamt::ipld::Ipld;
@@ -9,14 +8,10 @@ use ipfs_hamt::store::MemoryStore;
 use ipfs_hamt::{HamtConfig, Reader, Writer};
 use serde_json::Value;
 
-fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
-}
+mod common;
 
 fn load_json(name: &str) -> Value {
-    let path = golden_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    common::golden_json(name)
 }
 
 fn config(mbs: usize) -> HamtConfig {

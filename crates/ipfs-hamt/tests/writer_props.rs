@@ -25,7 +25,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn config(mbs: usize) -> HamtConfig {
@@ -119,7 +121,10 @@ async fn hash_exhaustion_is_typed_and_leaves_tree_unchanged() {
     w.insert("a2", b"2".to_vec()).await.unwrap();
     let before = w.commit().await.unwrap();
     let err = w.insert("a3", b"3".to_vec()).await.unwrap_err();
-    assert!(matches!(err, Error::HashExhausted { depth: 1, .. }), "{err}");
+    assert!(
+        matches!(err, Error::HashExhausted { depth: 1, .. }),
+        "{err}"
+    );
     assert_eq!(w.get("a1").await.unwrap().as_deref(), Some(&b"1"[..]));
     assert_eq!(w.get("a3").await.unwrap(), None);
     assert_eq!(w.commit().await.unwrap(), before);
@@ -167,7 +172,10 @@ async fn ranges_pointers_and_ipld_values() {
     w.insert_ipld("list", &v).await.unwrap();
     // Reads see values not yet flushed.
     assert_eq!(
-        w.get_range("digits", ByteRange::Suffix(3)).await.unwrap().as_deref(),
+        w.get_range("digits", ByteRange::Suffix(3))
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"789"[..])
     );
     let root = w.commit().await.unwrap();
@@ -204,7 +212,9 @@ async fn reader_cache_counts_and_concurrent_gets() {
     let store = Arc::new(MemoryStore::new());
     let mut w = Writer::new(store.clone(), HamtConfig::default()).unwrap();
     for i in 0..2000 {
-        w.insert(&format!("key-{i}"), format!("value-{i}").into_bytes()).await.unwrap();
+        w.insert(&format!("key-{i}"), format!("value-{i}").into_bytes())
+            .await
+            .unwrap();
     }
     let root = w.commit().await.unwrap();
     let r = Reader::new(store, root, HamtConfig::default()).unwrap();
@@ -227,5 +237,9 @@ async fn reader_cache_counts_and_concurrent_gets() {
     r.clear_cache();
     assert_eq!(r.cache_stats().nodes, 0);
     r.get("key-1").await.unwrap();
-    assert_eq!(r.cache_stats().misses, s.misses + 2, "root and child reload after clear");
+    assert_eq!(
+        r.cache_stats().misses,
+        s.misses + 2,
+        "root and child reload after clear"
+    );
 }

@@ -21,7 +21,7 @@ use crate::value::{decode_ipld, read_value};
 
 struct Inner {
     root: Cid,
-    cache: NodeCache,
+    cache: Arc<NodeCache>,
     hasher: Arc<dyn KeyHasher>,
     max_depth: usize,
 }
@@ -61,10 +61,10 @@ impl Reader {
     pub fn new(store: SharedStore, root: Cid, config: HamtConfig) -> Result<Self> {
         config.validate()?;
         let cache = NodeCache::new(store, config.cache_bytes, config.bucket_limit);
-        Ok(Self::with_cache(root, cache, &config))
+        Ok(Self::with_cache(root, Arc::new(cache), &config))
     }
 
-    pub(crate) fn with_cache(root: Cid, cache: NodeCache, config: &HamtConfig) -> Self {
+    pub(crate) fn with_cache(root: Cid, cache: Arc<NodeCache>, config: &HamtConfig) -> Self {
         Reader {
             inner: Arc::new(Inner {
                 root,

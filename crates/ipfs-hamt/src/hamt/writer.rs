@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
@@ -22,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::key_hash::KeyHash;
 use crate::node::{encode_cid, Bucket, Entry, Link, Node, Slot};
 use crate::range::ByteRange;
-use crate::store::SharedStore;
+use crate::store::{BlockStore, SharedStore, StoreError};
 use crate::value::{decode_ipld, encode_ipld, read_value, value_blocks};
 
 /// Builds and changes a HAMT. See the module docs.
@@ -54,6 +55,40 @@ impl std::fmt::Debug for Writer {
             .field("root", &self.root_cid())
             .field("pending_values", &self.pending.len())
             .finish()
+    }
+}
+
+/// The store as seen by this writer: buffered value blocks first, then the store.
+struct PendingOverlay<'a> {
+    pending: &'a [Block],
+    store: &'a dyn BlockStore,
+}
+
+impl PendingOverlay<'_> {
+    fn find(&self, cid: &Cid) -> Option<&Block> {
+        self.pending.iter().rev().find(|b| b.cid.hash() == cid.hash())
+    }
+}
+
+#[async_trait]
+impl BlockStore for PendingOverlay<'_> {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        match self.find(cid) {
+            Some(b) => Ok(b.data.clone()),
+            None => self.store.get(cid).await,
+        }
+    }
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, StoreError> {
+        match self.find(cid) {
+            Some(b) => Ok(range.apply(&b.data)),
+            None => self.store.get_range(cid, range).await,
+        }
+    }
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        Ok(self.find(cid).is_some() || self.store.has(cid).await?)
+    }
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.store.put_many(blocks).await
     }
 }
 
@@ -372,10 +407,11 @@ impl Writer {
         let Some(cid) = self.get_pointer(key).await? else {
             return Ok(None);
         };
-        if let Some(b) = self.pending.iter().rev().find(|b| b.cid == cid) {
-            return Ok(Some(range.apply(&b.data)));
-        }
-        Ok(Some(read_value(&**self.store(), &cid, range).await?))
+        let overlay = PendingOverlay {
+            pending: &self.pending,
+            store: &**self.store(),
+        };
+        Ok(Some(read_value(&overlay, &cid, range).await?))
     }
 
     /// The value of `key` decoded from DAG-CBOR.
@@ -416,12 +452,7 @@ impl Writer {
     /// Commits and returns a reader on the new root that shares this writer's node cache.
     pub async fn reader(&mut self) -> Result<Reader> {
         let root = self.commit().await?;
-        let cache = NodeCache::new(
-            self.store().clone(),
-            self.config.cache_bytes,
-            self.config.bucket_limit,
-        );
-        Ok(Reader::with_cache(root, cache, &self.config))
+        Ok(Reader::with_cache(root, self.cache.clone(), &self.config))
     }
 
     /// Every key in the current tree (committed or not), in py-hamt's traversal order.

@@ -31,7 +31,11 @@ async fn every_hamt_case_car_returns_every_value() {
         let r = reader_for(case["car"].as_str().unwrap(), mbs);
         assert_eq!(r.root().to_string(), case["root"].as_str().unwrap());
         let keys: Vec<String> = r.keys().try_collect().await.unwrap();
-        assert_eq!(keys.len() as u64, case["key_count"].as_u64().unwrap(), "{name}");
+        assert_eq!(
+            keys.len() as u64,
+            case["key_count"].as_u64().unwrap(),
+            "{name}"
+        );
         for key in keys {
             let i: u64 = key.strip_prefix("key-").unwrap().parse().unwrap();
             if name.starts_with("delete_") {
@@ -79,7 +83,11 @@ async fn zarr_cars_hold_every_key_and_chunk() {
         if name == "zarr_plain" {
             for (key, sha) in case["chunk_sha256"].as_object().unwrap() {
                 let v = r.get(key).await.unwrap().unwrap();
-                assert_eq!(hex(&sha2::Sha256::digest(&v)), sha.as_str().unwrap(), "{key}");
+                assert_eq!(
+                    hex(&sha2::Sha256::digest(&v)),
+                    sha.as_str().unwrap(),
+                    "{key}"
+                );
             }
             for (key, meta) in case["metadata"].as_object().unwrap() {
                 let v = r.get(key).await.unwrap().unwrap();

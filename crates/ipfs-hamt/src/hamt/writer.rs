@@ -66,7 +66,10 @@ struct PendingOverlay<'a> {
 
 impl PendingOverlay<'_> {
     fn find(&self, cid: &Cid) -> Option<&Block> {
-        self.pending.iter().rev().find(|b| b.cid.hash() == cid.hash())
+        self.pending
+            .iter()
+            .rev()
+            .find(|b| b.cid.hash() == cid.hash())
     }
 }
 

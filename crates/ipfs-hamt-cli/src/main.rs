@@ -66,6 +66,11 @@ enum Cmd {
         #[arg(long, value_name = "A-B", value_parser = parse_range, allow_hyphen_values = true)]
         range: Option<ByteRange>,
     },
+    /// Write every key as a file under DIR (the reverse of import).
+    Export {
+        /// Directory to create or fill.
+        dir: PathBuf,
+    },
     /// Keys, nodes, depth histogram and bytes of the tree.
     Stat {
         /// Print JSON.
@@ -183,6 +188,29 @@ async fn get(opts: &StoreOpts, key: &str, output: Option<&Path>, range: ByteRang
     Ok(())
 }
 
+async fn export(opts: &StoreOpts, dir: &Path) -> Result<()> {
+    let r = open_car(opts)?;
+    let keys: Vec<String> = r.keys().try_collect().await?;
+    let mut bar = progress::bytes_bar(keys.len() as u64, 0);
+    for key in &keys {
+        let path = walk::path_for_key(dir, key)?;
+        let value = r
+            .get(key)
+            .await?
+            .with_context(|| format!("key {key:?} vanished"))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, &value)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        bar.inc_file(value.len() as u64);
+    }
+    bar.finish();
+    eprintln!("exported {} files to {}", keys.len(), dir.display());
+    Ok(())
+}
+
 async fn stat(opts: &StoreOpts, json: bool) -> Result<()> {
     let r = open_car(opts)?;
     let s = r.stats().await?;
@@ -236,6 +264,7 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
         }
+        Cmd::Export { dir } => export(&cli.store, dir).await,
         Cmd::Stat { json } => stat(&cli.store, *json).await,
     }
 }

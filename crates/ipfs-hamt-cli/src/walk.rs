@@ -64,3 +64,15 @@ fn key_of(root: &Path, path: &Path) -> Result<String> {
     }
     Ok(parts.join("/"))
 }
+
+/// The file path for `key` under `root`; refuses keys that would escape `root`.
+pub fn path_for_key(root: &Path, key: &str) -> Result<PathBuf> {
+    let mut path = root.to_path_buf();
+    for part in key.split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+            bail!("refusing to export key {key:?}: not a safe relative path");
+        }
+        path.push(part);
+    }
+    Ok(path)
+}

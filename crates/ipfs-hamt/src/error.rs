@@ -17,7 +17,7 @@ pub enum Error {
         /// The node's CID.
         cid: Cid,
         /// What was wrong.
-        source: NodeError,
+        source: Box<NodeError>,
     },
     /// A link points at a block that is not a DAG-CBOR node.
     #[error("HAMT link {cid} has codec {codec:#x}, expected dag-cbor (0x71)")]

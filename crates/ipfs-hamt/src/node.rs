@@ -761,9 +761,9 @@ mod tests {
     /// Replaces slot 63's bucket in the worked example with `slot` bytes.
     fn with_slot63(slot: &[u8]) -> Vec<u8> {
         let mut out = vec![0x99, 0x01, 0x00];
-        out.extend(std::iter::repeat(0xa0).take(63));
+        out.extend(std::iter::repeat_n(0xa0, 63));
         out.extend_from_slice(slot);
-        out.extend(std::iter::repeat(0xa0).take(192));
+        out.extend(std::iter::repeat_n(0xa0, 192));
         out
     }
 
@@ -772,7 +772,7 @@ mod tests {
         let good = example();
         // Wrong slot count.
         let mut short = vec![0x98, 0xff];
-        short.extend(std::iter::repeat(0xa0).take(255));
+        short.extend(std::iter::repeat_n(0xa0, 255));
         assert_eq!(expect_err(short, 4), NodeError::WrongSlotCount(255));
         // Not an array.
         assert_eq!(
@@ -868,7 +868,7 @@ mod tests {
         assert!(Node::decode(with_slot63(b.as_bytes()).into(), 5).is_ok());
         // Non-minimal head (256 written with 4 bytes) and indefinite length.
         let mut nonmin = vec![0x9a, 0, 0, 1, 0];
-        nonmin.extend(std::iter::repeat(0xa0).take(256));
+        nonmin.extend(std::iter::repeat_n(0xa0, 256));
         assert!(matches!(
             expect_err(nonmin, 4),
             NodeError::NonCanonical { offset: 0 }

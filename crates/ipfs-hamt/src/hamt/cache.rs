@@ -84,8 +84,10 @@ impl NodeCache {
             });
         }
         let data = self.store.get(cid).await?;
-        let node = Node::decode(data, self.bucket_limit)
-            .map_err(|source| Error::Node { cid: *cid, source })?;
+        let node = Node::decode(data, self.bucket_limit).map_err(|source| Error::Node {
+            cid: *cid,
+            source: Box::new(source),
+        })?;
         let node = Arc::new(node);
         self.cache.insert(*cid, node.clone());
         Ok(node)

@@ -9,10 +9,10 @@ use cid::Cid;
 use crate::block::{Block, VerifyError};
 use crate::range::ByteRange;
 
-
+pub mod disk;
 pub mod memory;
 
-
+pub use disk::DiskStore;
 pub use memory::MemoryStore;
 
 /// Why a store operation failed.

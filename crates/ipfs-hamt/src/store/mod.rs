@@ -10,9 +10,11 @@ use crate::block::{Block, VerifyError};
 use crate::range::ByteRange;
 
 pub mod car;
+pub mod disk;
 pub mod memory;
 
 pub use car::CarStore;
+pub use disk::DiskStore;
 pub use memory::MemoryStore;
 
 /// Why a store operation failed.

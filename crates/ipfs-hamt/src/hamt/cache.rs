@@ -12,6 +12,26 @@ use crate::error::{Error, Result};
 use crate::node::Node;
 use crate::store::SharedStore;
 
+/// CIDs end in a cryptographic digest: fold the written bytes cheaply instead of SipHash.
+#[derive(Default, Clone)]
+struct CidHasher(u64);
+
+impl std::hash::Hasher for CidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(23) ^ u64::from_le_bytes(b))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+}
+
+type CidHashBuilder = std::hash::BuildHasherDefault<CidHasher>;
+
 #[derive(Clone)]
 struct NodeWeight;
 
@@ -37,7 +57,7 @@ pub struct CacheStats {
 /// Loads nodes from a store through a bounded cache of decoded nodes.
 pub struct NodeCache {
     store: SharedStore,
-    cache: Cache<Cid, Arc<Node>, NodeWeight>,
+    cache: Cache<Cid, Arc<Node>, NodeWeight, CidHashBuilder>,
     hits: AtomicU64,
     misses: AtomicU64,
     bucket_limit: usize,
@@ -58,7 +78,13 @@ impl NodeCache {
         let items = (bytes / 2048).clamp(16, 1 << 20) as usize;
         NodeCache {
             store,
-            cache: Cache::with_weighter(items, bytes.max(1), NodeWeight),
+            cache: Cache::with(
+                items,
+                bytes.max(1),
+                NodeWeight,
+                CidHashBuilder::default(),
+                Default::default(),
+            ),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             bucket_limit,

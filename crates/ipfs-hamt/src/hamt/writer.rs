@@ -434,11 +434,35 @@ impl Writer {
             Link::Stored(cid) => return Ok(*cid),
             Link::Dirty(node) => node,
         };
-        let mut blocks = Vec::new();
-        let root_cid = encode_dirty(root, &self.config, &mut blocks)?;
-        let cids: Vec<Cid> = blocks.iter().map(|b| b.cid).collect();
-        // Children are written before parents, so a partial write never leaves a stored
-        // node pointing at a missing child.
+        // Each dirty child subtree of the root is encoded and written on its own, so only a
+        // fraction of the new nodes' bytes is in memory at once. Children are written before
+        // parents, so a partial write never leaves a stored node pointing at a missing child.
+        let mut cids = Vec::new();
+        let mut child_cids = Vec::new();
+        for (_, slot) in root.iter() {
+            if let Slot::Link(link) = slot {
+                if let Link::Dirty(child) = &**link {
+                    let mut blocks = Vec::new();
+                    child_cids.push(encode_dirty(child, &self.config, &mut blocks)?);
+                    cids.extend(blocks.iter().map(|b| b.cid));
+                    self.put_batches(blocks).await?;
+                }
+            }
+        }
+        let bytes = root
+            .encode_with(&mut child_cids.into_iter())
+            .map_err(|e| Error::Value(e.to_string()))?;
+        let block = Block::new(DAG_CBOR, self.config.block_hash, bytes);
+        let root_cid = block.cid;
+        cids.push(root_cid);
+        self.store().put(block).await?;
+        if let Link::Dirty(node) = std::mem::replace(&mut self.root, Link::Stored(root_cid)) {
+            mark_stored(node, &mut cids.into_iter(), &self.cache);
+        }
+        Ok(root_cid)
+    }
+
+    async fn put_batches(&self, mut blocks: Vec<Block>) -> Result<()> {
         let batch = self.config.value_batch_blocks.max(1);
         while !blocks.is_empty() {
             let rest = blocks.split_off(blocks.len().min(batch));
@@ -446,10 +470,7 @@ impl Writer {
                 .put_many(std::mem::replace(&mut blocks, rest))
                 .await?;
         }
-        if let Link::Dirty(node) = std::mem::replace(&mut self.root, Link::Stored(root_cid)) {
-            mark_stored(node, &mut cids.into_iter(), &self.cache);
-        }
-        Ok(root_cid)
+        Ok(())
     }
 
     /// Commits and returns a reader on the new root that shares this writer's node cache.

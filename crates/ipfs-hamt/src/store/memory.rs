@@ -1,58 +1,114 @@
 //! An in-memory block store.
+//!
+//! Blocks are keyed by multihash, like Kubo's blockstore: the same bytes under another codec
+//! are the same block. Small blocks are packed into 1 MiB arenas and indexed by a compact hash
+//! table of entry numbers, so a million 100-byte values cost about 160 MB rather than the
+//! 300 MB a `HashMap<Cid, Bytes>` takes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use cid::Cid;
+use hashbrown::HashTable;
 
 use super::{BlockStore, StoreError};
 use crate::block::Block;
 
-/// Blocks are keyed by multihash, like Kubo's blockstore: the same bytes under another codec
-/// are the same block. Keys with a 32-byte digest (every hash we make) are stored inline.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum MhKey {
-    D32(u64, [u8; 32]),
-    Other(u64, Box<[u8]>),
-}
-
-impl MhKey {
-    fn of(cid: &Cid) -> Self {
-        let mh = cid.hash();
-        match <[u8; 32]>::try_from(mh.digest()) {
-            Ok(d) => MhKey::D32(mh.code(), d),
-            Err(_) => MhKey::Other(mh.code(), mh.digest().into()),
-        }
-    }
-}
-
-/// The keys are already uniformly distributed digests: hash by taking their first bytes.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = self.0.rotate_left(5) ^ i;
-    }
-}
-
-type Shard = RwLock<HashMap<MhKey, Bytes, BuildHasherDefault<DigestHasher>>>;
-
 const SHARDS: usize = 16;
+const ARENA: usize = 1 << 20;
+/// Blocks from this size on keep their own allocation (and are returned without a copy).
+const BIG: usize = 64 << 10;
+
+#[derive(Clone, Copy)]
+enum Loc {
+    Arena { chunk: u32, offset: u32, len: u32 },
+    Big(u32),
+}
+
+struct Entry {
+    code: u64,
+    digest: [u8; 32],
+    loc: Loc,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// Entry numbers, hashed by digest.
+    table: HashTable<u32>,
+    entries: Vec<Entry>,
+    arenas: Vec<Vec<u8>>,
+    big: Vec<Bytes>,
+    /// Blocks whose digest is not 32 bytes (identity hashes...): rare, kept simply.
+    other: HashMap<(u64, Vec<u8>), Bytes>,
+}
+
+/// Digests are uniformly distributed already: their first bytes are a good hash.
+fn hash_of(code: u64, digest: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(b) ^ code.rotate_left(32)
+}
+
+impl Shard {
+    fn find(&self, code: u64, digest: &[u8; 32]) -> Option<&Entry> {
+        let entries = &self.entries;
+        self.table
+            .find(hash_of(code, digest), |&i| {
+                let e = &entries[i as usize];
+                e.code == code && &e.digest == digest
+            })
+            .map(|&i| &entries[i as usize])
+    }
+
+    fn read(&self, loc: Loc) -> Bytes {
+        match loc {
+            Loc::Arena { chunk, offset, len } => {
+                let (o, l) = (offset as usize, len as usize);
+                Bytes::copy_from_slice(&self.arenas[chunk as usize][o..o + l])
+            }
+            Loc::Big(i) => self.big[i as usize].clone(),
+        }
+    }
+
+    /// Stores a block; returns false if it was already present.
+    fn insert(&mut self, code: u64, digest: [u8; 32], data: Bytes) -> bool {
+        if self.find(code, &digest).is_some() {
+            return false;
+        }
+        let loc = if data.len() >= BIG {
+            self.big.push(data);
+            Loc::Big(self.big.len() as u32 - 1)
+        } else {
+            let fits = self
+                .arenas
+                .last()
+                .is_some_and(|a| a.capacity() - a.len() >= data.len());
+            if !fits {
+                self.arenas.push(Vec::with_capacity(ARENA));
+            }
+            let chunk = self.arenas.len() - 1;
+            let arena = &mut self.arenas[chunk];
+            let offset = arena.len();
+            arena.extend_from_slice(&data);
+            Loc::Arena {
+                chunk: chunk as u32,
+                offset: offset as u32,
+                len: data.len() as u32,
+            }
+        };
+        let idx = self.entries.len() as u32;
+        self.entries.push(Entry { code, digest, loc });
+        let entries = &self.entries;
+        self.table.insert_unique(hash_of(code, &digest), idx, |&i| {
+            let e = &entries[i as usize];
+            hash_of(e.code, &e.digest)
+        });
+        true
+    }
+}
 
 /// A thread-safe in-memory [`BlockStore`] (sharded locks), for tests, benchmarks and staging.
 ///
@@ -63,7 +119,7 @@ const SHARDS: usize = 16;
 /// ```
 #[derive(Default)]
 pub struct MemoryStore {
-    shards: [Shard; SHARDS],
+    shards: [RwLock<Shard>; SHARDS],
     bytes: AtomicU64,
 }
 
@@ -76,11 +132,12 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-fn shard_of(key: &MhKey) -> usize {
-    match key {
-        MhKey::D32(_, d) => d[31] as usize % SHARDS,
-        MhKey::Other(_, d) => d.last().copied().unwrap_or(0) as usize % SHARDS,
-    }
+/// The shard and the 32-byte digest of a CID (`None` for other digest sizes).
+fn key_of(cid: &Cid) -> (usize, u64, Option<[u8; 32]>) {
+    let mh = cid.hash();
+    let digest = <[u8; 32]>::try_from(mh.digest()).ok();
+    let shard = mh.digest().last().copied().unwrap_or(0) as usize % SHARDS;
+    (shard, mh.code(), digest)
 }
 
 impl MemoryStore {
@@ -89,15 +146,15 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn shard(&self, key: &MhKey) -> &Shard {
-        &self.shards[shard_of(key)]
-    }
-
     /// Number of blocks held.
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.read().map(|m| m.len()).unwrap_or(0))
+            .map(|s| {
+                s.read()
+                    .map(|s| s.entries.len() + s.other.len())
+                    .unwrap_or(0)
+            })
             .sum()
     }
 
@@ -119,34 +176,53 @@ impl MemoryStore {
 #[async_trait]
 impl BlockStore for MemoryStore {
     async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        let key = MhKey::of(cid);
-        let map = self.shard(&key).read().map_err(|_| Self::poisoned())?;
-        map.get(&key).cloned().ok_or(StoreError::NotFound(*cid))
+        let (shard, code, digest) = key_of(cid);
+        let s = self.shards[shard].read().map_err(|_| Self::poisoned())?;
+        let found = match digest {
+            Some(d) => s.find(code, &d).map(|e| s.read(e.loc)),
+            None => s.other.get(&(code, cid.hash().digest().to_vec())).cloned(),
+        };
+        found.ok_or(StoreError::NotFound(*cid))
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        let key = MhKey::of(cid);
-        let map = self.shard(&key).read().map_err(|_| Self::poisoned())?;
-        Ok(map.contains_key(&key))
+        let (shard, code, digest) = key_of(cid);
+        let s = self.shards[shard].read().map_err(|_| Self::poisoned())?;
+        Ok(match digest {
+            Some(d) => s.find(code, &d).is_some(),
+            None => s.other.contains_key(&(code, cid.hash().digest().to_vec())),
+        })
     }
 
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
         // Group by shard so each lock is taken once per batch.
-        let mut groups: [Vec<(MhKey, Bytes)>; SHARDS] = Default::default();
+        let mut groups: [Vec<Block>; SHARDS] = Default::default();
         for b in blocks {
-            let key = MhKey::of(&b.cid);
-            groups[shard_of(&key)].push((key, b.data));
+            groups[key_of(&b.cid).0].push(b);
         }
         let mut added = 0u64;
         for (i, group) in groups.into_iter().enumerate() {
             if group.is_empty() {
                 continue;
             }
-            let mut map = self.shards[i].write().map_err(|_| Self::poisoned())?;
-            map.reserve(group.len());
-            for (k, v) in group {
-                let len = v.len() as u64;
-                if map.insert(k, v).is_none() {
+            let mut s = self.shards[i].write().map_err(|_| Self::poisoned())?;
+            let shard = &mut *s;
+            let entries = &shard.entries;
+            shard.table.reserve(group.len(), |&i| {
+                let e = &entries[i as usize];
+                hash_of(e.code, &e.digest)
+            });
+            for b in group {
+                let len = b.data.len() as u64;
+                let (_, code, digest) = key_of(&b.cid);
+                let new = match digest {
+                    Some(d) => s.insert(code, d, b.data),
+                    None => s
+                        .other
+                        .insert((code, b.cid.hash().digest().to_vec()), b.data)
+                        .is_none(),
+                };
+                if new {
                     added += len;
                 }
             }
@@ -159,23 +235,58 @@ impl BlockStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{HashAlg, DAG_CBOR, RAW};
+    use crate::block::{HashAlg, DAG_CBOR, IDENTITY_CODE, RAW};
+    use multihash::Multihash;
 
     #[tokio::test]
     async fn put_get_has() {
         let s = MemoryStore::new();
         let a = Block::new(RAW, HashAlg::Blake3, b"a".to_vec());
         let b = Block::new(RAW, HashAlg::Sha2_256, b"b".to_vec());
+        let big = Block::new(RAW, HashAlg::Blake3, vec![7u8; BIG + 1]);
+        let id = Block {
+            cid: Cid::new_v1(RAW, Multihash::wrap(IDENTITY_CODE, b"hi").unwrap()),
+            data: Bytes::from_static(b"hi"),
+        };
         assert!(!s.has(&a.cid).await.unwrap());
         assert!(matches!(s.get(&a.cid).await, Err(StoreError::NotFound(c)) if c == a.cid));
-        s.put_many(vec![a.clone(), b.clone(), a.clone()])
-            .await
-            .unwrap();
-        assert_eq!(s.len(), 2);
-        assert_eq!(s.total_bytes(), 2);
+        s.put_many(vec![
+            a.clone(),
+            b.clone(),
+            a.clone(),
+            big.clone(),
+            id.clone(),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.total_bytes(), 2 + big.data.len() as u64 + 2);
         assert_eq!(s.get(&b.cid).await.unwrap(), b.data);
+        assert_eq!(s.get(&big.cid).await.unwrap(), big.data);
+        assert_eq!(s.get(&id.cid).await.unwrap(), id.data);
+        assert!(s.has(&id.cid).await.unwrap());
         // Same multihash, other codec: same block.
         let relabelled = Cid::new_v1(DAG_CBOR, *a.cid.hash());
         assert_eq!(s.get(&relabelled).await.unwrap(), a.data);
+    }
+
+    #[tokio::test]
+    async fn many_blocks_across_arenas() {
+        let s = MemoryStore::new();
+        let blocks: Vec<Block> = (0..20_000u32)
+            .map(|i| {
+                Block::new(
+                    RAW,
+                    HashAlg::Blake3,
+                    vec![(i % 251) as u8; 100 + (i % 900) as usize],
+                )
+            })
+            .collect();
+        for chunk in blocks.chunks(1000) {
+            s.put_many(chunk.to_vec()).await.unwrap();
+        }
+        for b in blocks.iter().step_by(7) {
+            assert_eq!(s.get(&b.cid).await.unwrap(), b.data);
+        }
     }
 }

@@ -89,10 +89,11 @@ async fn run(n: u64) {
     let store = Arc::new(MemoryStore::new());
     let config = HamtConfig::default();
     let mut w = Writer::new(store.clone(), config.clone()).expect("writer");
-    let keys: Vec<String> = (0..n).map(|i| format!("key-{i}")).collect();
     let t = Instant::now();
-    for (i, k) in keys.iter().enumerate() {
-        w.insert(k, value(i as u64)).await.expect("insert");
+    for i in 0..n {
+        w.insert(&format!("key-{i}"), value(i))
+            .await
+            .expect("insert");
     }
     let insert = t.elapsed();
     let rss_after_insert = rss_mb();
@@ -101,7 +102,6 @@ async fn run(n: u64) {
     let commit = t.elapsed();
     let rss_after_commit = rss_mb();
     drop(w);
-    drop(keys);
     let order = shuffled(n);
 
     let cold_reader = Reader::new(store.clone(), root, config.clone()).expect("reader");

@@ -24,6 +24,7 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use cid::Cid;
+use smallvec::SmallVec;
 
 /// Number of slots in a node (fan-out 256, one hash byte per level).
 pub const SLOTS: usize = 256;
@@ -300,11 +301,11 @@ impl Entry<'_> {
     }
 }
 
-/// A non-empty bucket, held as its validated DAG-CBOR map bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Bucket(Bytes);
+/// A view of one bucket: its validated DAG-CBOR map bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Bucket<'a>(&'a [u8]);
 
-impl std::fmt::Debug for Bucket {
+impl std::fmt::Debug for Bucket<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.iter().map(|e| (e.key, e.cid())))
@@ -312,52 +313,73 @@ impl std::fmt::Debug for Bucket {
     }
 }
 
-impl Bucket {
-    /// Builds a bucket from entries with distinct keys (sorted here into canonical order).
-    pub fn from_entries(entries: &mut [Entry<'_>]) -> Bucket {
+/// Bytes of a CBOR head for `v`.
+fn head_len(v: u64) -> usize {
+    match v {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+impl<'a> Bucket<'a> {
+    /// A view of bucket bytes made by [`Bucket::encode`] or validated by a node decode.
+    fn new(bytes: &'a [u8]) -> Self {
+        Bucket(bytes)
+    }
+
+    /// Encodes entries with distinct keys (sorted here into canonical order). No entries
+    /// gives the empty map `a0`, the empty slot.
+    pub fn encode(entries: &mut [Entry<'_>]) -> Vec<u8> {
         entries.sort_unstable_by(|a, b| canonical_key_cmp(a.key.as_bytes(), b.key.as_bytes()));
-        let size: usize = entries.iter().map(|e| e.key.len() + e.item.len() + 9).sum();
-        let mut out = Vec::with_capacity(size + 9);
+        let size: usize = head_len(entries.len() as u64)
+            + entries
+                .iter()
+                .map(|e| head_len(e.key.len() as u64) + e.key.len() + e.item.len())
+                .sum::<usize>();
+        let mut out = Vec::with_capacity(size);
         write_head(&mut out, MAJOR_MAP, entries.len() as u64);
         for e in entries.iter() {
             write_head(&mut out, MAJOR_TEXT, e.key.len() as u64);
             out.extend_from_slice(e.key.as_bytes());
             out.extend_from_slice(e.item);
         }
-        Bucket(out.into())
+        out
     }
 
     /// The encoded map.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
         let mut r = Reader {
-            buf: &self.0,
+            buf: self.0,
             pos: 0,
         };
         r.head().map(|(_, n)| n as usize).unwrap_or(0)
     }
 
-    /// True if the bucket has no entry (never for buckets held in a node).
+    /// True if the bucket has no entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The entries, in canonical key order.
-    pub fn iter(&self) -> BucketIter<'_> {
+    pub fn iter(&self) -> BucketIter<'a> {
         let mut r = Reader {
-            buf: &self.0,
+            buf: self.0,
             pos: 0,
         };
         let left = r.head().map(|(_, n)| n).unwrap_or(0);
         BucketIter { r, left }
     }
 
-    /// The value item stored for `key`.
-    pub fn find(&self, key: &str) -> Option<Entry<'_>> {
+    /// The entry for `key`.
+    pub fn find(&self, key: &str) -> Option<Entry<'a>> {
         for e in self.iter() {
             match canonical_key_cmp(e.key.as_bytes(), key.as_bytes()) {
                 Ordering::Less => continue,
@@ -370,32 +392,27 @@ impl Bucket {
 
     /// This bucket with `key` set to `item`, or `None` if the key is new and the bucket
     /// already holds `max` entries.
-    pub fn with_entry(&self, key: &str, item: &[u8], max: usize) -> Option<Bucket> {
-        let mut entries: Vec<Entry<'_>> = self.iter().collect();
+    pub fn with_entry(&self, key: &str, item: &[u8], max: usize) -> Option<Vec<u8>> {
+        let mut entries: SmallVec<[Entry<'_>; 8]> = self.iter().collect();
         let len = entries.len();
         match entries.iter_mut().find(|e| e.key == key) {
             Some(e) => e.item = item,
             None if len >= max => return None,
             None => entries.push(Entry { key, item }),
         }
-        Some(Bucket::from_entries(&mut entries))
+        Some(Bucket::encode(&mut entries))
     }
 
-    /// This bucket without `key`: `None` if the key is absent, `Some(None)` if nothing remains.
-    pub fn without(&self, key: &str) -> Option<Option<Bucket>> {
-        let mut entries: Vec<Entry<'_>> = self.iter().collect();
+    /// This bucket without `key` (possibly the empty map), or `None` if the key is absent.
+    pub fn without(&self, key: &str) -> Option<Vec<u8>> {
+        let mut entries: SmallVec<[Entry<'_>; 8]> = self.iter().collect();
         let at = entries.iter().position(|e| e.key == key)?;
         entries.remove(at);
-        Some((!entries.is_empty()).then(|| Bucket::from_entries(&mut entries)))
+        Some(Bucket::encode(&mut entries))
     }
 
-    /// Parses and validates one bucket map starting at the reader's position.
-    fn decode(
-        r: &mut Reader<'_>,
-        data: &Bytes,
-        slot: usize,
-        max: usize,
-    ) -> Result<Bucket, NodeError> {
+    /// Validates one bucket map at the reader's position; returns its byte range.
+    fn validate(r: &mut Reader<'_>, slot: usize, max: usize) -> Result<(usize, usize), NodeError> {
         let start = r.pos;
         let (_, n) = r.head()?;
         if n as usize > max || n > u64::from(u32::MAX) {
@@ -420,7 +437,7 @@ impl Bucket {
             prev = Some(key);
             r.cid_item(slot)?;
         }
-        Ok(Bucket(data.slice(start..r.pos)))
+        Ok((start, r.pos))
     }
 }
 
@@ -438,11 +455,18 @@ impl<'a> Iterator for BucketIter<'a> {
             return None;
         }
         self.left -= 1;
-        // The bytes were validated when the bucket was built, so these steps succeed.
+        // The bytes were validated when the bucket was built: skip the CID without parsing.
         let (_, klen) = self.r.head().ok()?;
-        let key = std::str::from_utf8(self.r.take(usize::try_from(klen).ok()?).ok()?).ok()?;
-        let item = self.r.cid_item(0).ok()?;
-        Some(Entry { key, item })
+        let key = self.r.take(usize::try_from(klen).ok()?).ok()?;
+        let key = std::str::from_utf8(key).ok()?;
+        let start = self.r.pos;
+        self.r.take(2).ok()?;
+        let (_, len) = self.r.head().ok()?;
+        self.r.take(usize::try_from(len).ok()?).ok()?;
+        Some(Entry {
+            key,
+            item: &self.r.buf[start..self.r.pos],
+        })
     }
 }
 
@@ -457,20 +481,40 @@ pub enum Link {
     Dirty(Node),
 }
 
-/// A non-empty slot.
-#[derive(Debug, Clone)]
-pub enum Slot {
+/// A non-empty slot, as seen through [`Node::get`].
+#[derive(Debug, Clone, Copy)]
+pub enum Slot<'a> {
     /// Up to `max_bucket_size` entries.
-    Bucket(Bucket),
+    Bucket(Bucket<'a>),
     /// A child node.
+    Link(&'a Link),
+}
+
+/// What a node holds for a non-empty slot.
+#[derive(Debug, Clone)]
+enum Held {
+    /// A bucket's bytes at `off..off+len` of the node buffer.
+    Bucket {
+        off: u32,
+        len: u32,
+    },
     Link(Box<Link>),
 }
 
-/// A HAMT node: 256 slots, of which only the non-empty ones are held.
+/// A HAMT node: 256 slots, of which only the non-empty ones are held. All bucket bytes of a
+/// node live in one buffer, so a million keys cost about their encoded size, not an
+/// allocation each.
 #[derive(Debug, Clone, Default)]
 pub struct Node {
     bitmap: [u64; 4],
-    slots: Vec<Slot>,
+    held: Vec<Held>,
+    /// For a decoded node: the whole block, shared without a copy; bucket offsets point into
+    /// it. Dropped (after copying the buckets into `buf`) on the first change.
+    shared: Option<Bytes>,
+    /// Bucket encodings of a changed node. Replaced buckets leave garbage behind (so a change
+    /// touches only the end of the buffer); it is compacted away when it reaches half.
+    buf: Vec<u8>,
+    garbage: u32,
 }
 
 impl Node {
@@ -487,69 +531,179 @@ impl Node {
         (below + (self.bitmap[word] & mask).count_ones()) as usize
     }
 
+    fn bytes(&self) -> &[u8] {
+        self.shared.as_deref().unwrap_or(&self.buf)
+    }
+
+    fn view<'a>(&'a self, h: &'a Held) -> Slot<'a> {
+        match h {
+            Held::Bucket { off, len } => {
+                let (o, l) = (*off as usize, *len as usize);
+                Slot::Bucket(Bucket::new(self.bytes().get(o..o + l).unwrap_or(&[0xa0])))
+            }
+            Held::Link(l) => Slot::Link(l),
+        }
+    }
+
     /// The slot at `idx`, if not empty.
-    pub fn get(&self, idx: u8) -> Option<&Slot> {
+    pub fn get(&self, idx: u8) -> Option<Slot<'_>> {
         if self.has(idx) {
-            self.slots.get(self.pos(idx))
+            self.held.get(self.pos(idx)).map(|h| self.view(h))
         } else {
             None
         }
     }
 
-    /// The slot at `idx` for changing, if not empty.
-    pub fn get_mut(&mut self, idx: u8) -> Option<&mut Slot> {
-        if self.has(idx) {
-            let p = self.pos(idx);
-            self.slots.get_mut(p)
-        } else {
-            None
+    /// The link at `idx` for changing, if the slot holds a link.
+    pub fn link_mut(&mut self, idx: u8) -> Option<&mut Link> {
+        if !self.has(idx) {
+            return None;
+        }
+        let p = self.pos(idx);
+        match self.held.get_mut(p) {
+            Some(Held::Link(l)) => Some(l),
+            _ => None,
         }
     }
 
-    /// Sets slot `idx`.
-    pub fn set(&mut self, idx: u8, slot: Slot) {
+    /// The non-empty slots with their indices, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u8, Slot<'_>)> {
+        let idxs = (0..=255u8).filter(|&i| self.has(i));
+        idxs.zip(self.held.iter().map(|h| self.view(h)))
+    }
+
+    /// The links, in slot order, for changing.
+    pub fn links_mut(&mut self) -> impl Iterator<Item = &mut Link> {
+        self.held.iter_mut().filter_map(|h| match h {
+            Held::Link(l) => Some(&mut **l),
+            Held::Bucket { .. } => None,
+        })
+    }
+
+    /// True if every slot is empty.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Copies the live bucket bytes of `src` into a new buffer, renumbering the offsets.
+    fn compacted(src: &[u8], held: &mut [Held]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(src.len());
+        for h in held {
+            if let Held::Bucket { off, len } = h {
+                let (o, l) = (*off as usize, *len as usize);
+                let at = v.len() as u32;
+                v.extend_from_slice(src.get(o..o + l).unwrap_or(&[0xa0]));
+                *off = at;
+            }
+        }
+        v
+    }
+
+    /// The owned bucket buffer, copying only the bucket bytes out of a shared block.
+    fn owned(&mut self) -> &mut Vec<u8> {
+        if let Some(block) = self.shared.take() {
+            self.buf = Self::compacted(&block, &mut self.held);
+            self.garbage = 0;
+        }
+        &mut self.buf
+    }
+
+    /// Marks the bucket bytes of slot `p` (if any) as garbage.
+    fn release(&mut self, p: usize) {
+        if let Some(Held::Bucket { len, .. }) = self.held.get(p) {
+            let len = *len;
+            self.owned();
+            self.garbage += len;
+        }
+    }
+
+    /// Drops the garbage once it is half the buffer.
+    fn maybe_compact(&mut self) {
+        if self.garbage as usize > 256 && self.garbage as usize * 2 > self.buf.len() {
+            self.buf = Self::compacted(&self.buf, &mut self.held);
+            self.garbage = 0;
+        }
+    }
+
+    /// Stores `held` at slot `idx`; the slot's old bucket bytes must already be released.
+    fn put(&mut self, idx: u8, held: Held) {
         let p = self.pos(idx);
         if self.has(idx) {
-            self.slots[p] = slot;
+            self.held[p] = held;
         } else {
             self.bitmap[(idx >> 6) as usize] |= 1u64 << (idx & 63);
-            self.slots.insert(p, slot);
+            self.held.insert(p, held);
         }
+    }
+
+    /// Sets slot `idx` to the bucket `bytes` (from [`Bucket::encode`]); the empty map empties
+    /// the slot.
+    pub fn set_bucket(&mut self, idx: u8, bytes: &[u8]) {
+        if Bucket::new(bytes).is_empty() {
+            self.clear(idx);
+            return;
+        }
+        let len = bytes.len() as u32;
+        if self.has(idx) {
+            let p = self.pos(idx);
+            // Same size (a changed pointer): overwrite in place.
+            if let Some(Held::Bucket { len: old, .. }) = self.held.get(p) {
+                if *old == len {
+                    self.owned();
+                    if let Some(Held::Bucket { off, .. }) = self.held.get(p) {
+                        let o = *off as usize;
+                        if let Some(dst) = self.buf.get_mut(o..o + len as usize) {
+                            dst.copy_from_slice(bytes);
+                            return;
+                        }
+                    }
+                }
+            }
+            self.release(p);
+        }
+        let buf = self.owned();
+        let off = buf.len() as u32;
+        buf.extend_from_slice(bytes);
+        self.put(idx, Held::Bucket { off, len });
+        self.maybe_compact();
+    }
+
+    /// Sets slot `idx` to a link.
+    pub fn set_link(&mut self, idx: u8, link: Link) {
+        if self.has(idx) {
+            let p = self.pos(idx);
+            self.release(p);
+        }
+        self.put(idx, Held::Link(Box::new(link)));
+        self.maybe_compact();
     }
 
     /// Empties slot `idx`.
     pub fn clear(&mut self, idx: u8) {
         if self.has(idx) {
             let p = self.pos(idx);
-            self.slots.remove(p);
+            self.release(p);
+            self.held.remove(p);
             self.bitmap[(idx >> 6) as usize] &= !(1u64 << (idx & 63));
+            self.maybe_compact();
         }
     }
 
-    /// True if every slot is empty.
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+    /// Drops garbage and spare capacity (before a node is kept for long, e.g. in a cache).
+    pub fn shrink(&mut self) {
+        if self.garbage > 0 {
+            self.buf = Self::compacted(&self.buf, &mut self.held);
+            self.garbage = 0;
+        }
+        self.buf.shrink_to_fit();
+        self.held.shrink_to_fit();
     }
 
-    /// The non-empty slots with their indices, in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = (u8, &Slot)> {
-        let idxs = (0..=255u8).filter(|&i| self.has(i));
-        idxs.zip(self.slots.iter())
-    }
-
-    /// The non-empty slots for changing, with their indices, in slot order.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u8, &mut Slot)> {
-        let bitmap = self.bitmap;
-        let idxs =
-            (0..=255u8).filter(move |&i| bitmap[(i >> 6) as usize] & (1u64 << (i & 63)) != 0);
-        idxs.zip(self.slots.iter_mut())
-    }
-
-    /// If this node holds no links and at most `max` entries, the bucket that replaces it in
-    /// its parent (`Some(None)` when it is empty). This is py-hamt's delete collapse.
-    pub fn collapse(&self, max: usize) -> Option<Option<Bucket>> {
-        let mut entries = Vec::new();
-        for slot in &self.slots {
+    /// If this node holds no links and at most `max` entries, the bucket bytes that replace
+    /// it in its parent (the empty map when it is empty). This is py-hamt's delete collapse.
+    pub fn collapse(&self, max: usize) -> Option<Vec<u8>> {
+        let mut entries: SmallVec<[Entry<'_>; 8]> = SmallVec::new();
+        for (_, slot) in self.iter() {
             match slot {
                 Slot::Link(_) => return None,
                 Slot::Bucket(b) => {
@@ -560,20 +714,17 @@ impl Node {
                 }
             }
         }
-        Some((!entries.is_empty()).then(|| Bucket::from_entries(&mut entries)))
+        Some(Bucket::encode(&mut entries))
     }
 
     /// Approximate memory held, for cache accounting.
     pub fn weight(&self) -> u64 {
-        let buckets: usize = self
-            .slots
+        let links = self
+            .held
             .iter()
-            .map(|s| match s {
-                Slot::Bucket(b) => b.0.len(),
-                Slot::Link(_) => 96,
-            })
-            .sum();
-        (64 + self.slots.len() * 40 + buckets) as u64
+            .filter(|h| matches!(h, Held::Link(_)))
+            .count();
+        (64 + self.bytes().len() + self.held.len() * 16 + links * 128) as u64
     }
 
     /// Decodes and validates a node block. `max_bucket` bounds bucket sizes.
@@ -586,14 +737,18 @@ impl Node {
         if n != SLOTS as u64 {
             return Err(NodeError::WrongSlotCount(n));
         }
-        let mut node = Node::default();
+        let mut bitmap = [0u64; 4];
+        let mut held = Vec::new();
         for slot in 0..SLOTS {
             match r.peek_major()? {
                 MAJOR_MAP => {
-                    let b = Bucket::decode(&mut r, &data, slot, max_bucket)?;
-                    if !b.is_empty() {
-                        node.bitmap[slot >> 6] |= 1u64 << (slot & 63);
-                        node.slots.push(Slot::Bucket(b));
+                    let (start, end) = Bucket::validate(&mut r, slot, max_bucket)?;
+                    if end - start > 1 {
+                        bitmap[slot >> 6] |= 1u64 << (slot & 63);
+                        held.push(Held::Bucket {
+                            off: start as u32,
+                            len: (end - start) as u32,
+                        });
                     }
                 }
                 MAJOR_ARRAY => {
@@ -606,8 +761,8 @@ impl Node {
                         slot,
                         offset: r.pos,
                     })?;
-                    node.bitmap[slot >> 6] |= 1u64 << (slot & 63);
-                    node.slots.push(Slot::Link(Box::new(Link::Stored(cid))));
+                    bitmap[slot >> 6] |= 1u64 << (slot & 63);
+                    held.push(Held::Link(Box::new(Link::Stored(cid))));
                 }
                 major => return Err(NodeError::WrongSlotType { slot, major }),
             }
@@ -618,7 +773,19 @@ impl Node {
                 count: data.len() - r.pos,
             });
         }
-        Ok(node)
+        if u32::try_from(data.len()).is_err() {
+            return Err(NodeError::TrailingBytes {
+                offset: u32::MAX as usize,
+                count: data.len() - u32::MAX as usize,
+            });
+        }
+        Ok(Node {
+            bitmap,
+            held,
+            shared: Some(data),
+            buf: Vec::new(),
+            garbage: 0,
+        })
     }
 
     /// Encodes the node; dirty children take their CIDs, in slot order, from `child_cids`.
@@ -626,26 +793,18 @@ impl Node {
         &self,
         child_cids: &mut dyn Iterator<Item = Cid>,
     ) -> Result<Vec<u8>, NodeError> {
-        let body: usize = self
-            .slots
-            .iter()
-            .map(|s| match s {
-                Slot::Bucket(b) => b.0.len(),
-                Slot::Link(_) => 48,
-            })
-            .sum();
-        let mut out = Vec::with_capacity(3 + SLOTS + body);
+        let mut out = Vec::with_capacity(3 + SLOTS + self.bytes().len() + 48 * self.held.len());
         write_head(&mut out, MAJOR_ARRAY, SLOTS as u64);
-        let mut slots = self.slots.iter();
+        let mut slots = self.held.iter();
         for idx in 0..=255u8 {
             if !self.has(idx) {
                 out.push(0xa0);
                 continue;
             }
-            match slots.next() {
-                Some(Slot::Bucket(b)) => out.extend_from_slice(&b.0),
+            match slots.next().map(|h| self.view(h)) {
+                Some(Slot::Bucket(b)) => out.extend_from_slice(b.as_bytes()),
                 Some(Slot::Link(link)) => {
-                    let cid = match &**link {
+                    let cid = match link {
                         Link::Stored(cid) => *cid,
                         Link::Dirty(_) => child_cids.next().ok_or(NodeError::DirtyChild)?,
                     };
@@ -669,11 +828,8 @@ impl Node {
         for (_, slot) in self.iter() {
             match slot {
                 Slot::Bucket(b) => out.extend(b.iter().filter_map(|e| e.cid())),
-                Slot::Link(l) => {
-                    if let Link::Stored(c) = &**l {
-                        out.push(*c)
-                    }
-                }
+                Slot::Link(Link::Stored(c)) => out.push(*c),
+                Slot::Link(Link::Dirty(_)) => {}
             }
         }
         out
@@ -693,12 +849,12 @@ mod tests {
     fn example() -> Vec<u8> {
         let it = item(b"value-0");
         let mut n = Node::default();
-        n.set(
+        n.set_bucket(
             63,
-            Slot::Bucket(Bucket::from_entries(&mut [Entry {
+            &Bucket::encode(&mut [Entry {
                 key: "key-0",
                 item: &it,
-            }])),
+            }]),
         );
         n.encode_stored().unwrap()
     }
@@ -741,16 +897,23 @@ mod tests {
                 item: &a,
             },
         ];
-        let bucket = Bucket::from_entries(&mut es);
+        let bytes = Bucket::encode(&mut es);
+        let bucket = Bucket::new(&bytes);
         let keys: Vec<_> = bucket.iter().map(|e| e.key).collect();
         assert_eq!(keys, ["key-36", "key-168", "key-559"]);
         assert_eq!(bucket.find("key-168").unwrap().item, &a[..]);
         assert!(bucket.find("key-999").is_none());
         assert!(bucket.with_entry("x", &a, 3).is_none());
-        assert_eq!(bucket.with_entry("key-36", &a, 3).unwrap().len(), 3);
-        assert_eq!(bucket.with_entry("x", &a, 4).unwrap().len(), 4);
-        let smaller = bucket.without("key-36").unwrap().unwrap();
-        assert_eq!(smaller.len(), 2);
+        assert_eq!(
+            Bucket::new(&bucket.with_entry("key-36", &a, 3).unwrap()).len(),
+            3
+        );
+        assert_eq!(
+            Bucket::new(&bucket.with_entry("x", &a, 4).unwrap()).len(),
+            4
+        );
+        let smaller = bucket.without("key-36").unwrap();
+        assert_eq!(Bucket::new(&smaller).len(), 2);
         assert!(bucket.without("nope").is_none());
     }
 
@@ -856,16 +1019,16 @@ mod tests {
             .iter()
             .map(|k| Entry { key: k, item: &it })
             .collect();
-        let b = Bucket::from_entries(&mut es);
+        let b = Bucket::encode(&mut es);
         assert_eq!(
-            expect_err(with_slot63(b.as_bytes()), 4),
+            expect_err(with_slot63(&b), 4),
             NodeError::OversizedBucket {
                 slot: 63,
                 len: 5,
                 max: 4
             }
         );
-        assert!(Node::decode(with_slot63(b.as_bytes()).into(), 5).is_ok());
+        assert!(Node::decode(with_slot63(&b).into(), 5).is_ok());
         // Non-minimal head (256 written with 4 bytes) and indefinite length.
         let mut nonmin = vec![0x9a, 0, 0, 1, 0];
         nonmin.extend(std::iter::repeat_n(0xa0, 256));
@@ -892,12 +1055,12 @@ mod tests {
         let it = item(b"v");
         let mut n = Node::default();
         for idx in [200u8, 3, 64, 255, 0, 63] {
-            n.set(
+            n.set_bucket(
                 idx,
-                Slot::Bucket(Bucket::from_entries(&mut [Entry {
+                &Bucket::encode(&mut [Entry {
                     key: "k",
                     item: &it,
-                }])),
+                }]),
             );
         }
         let idxs: Vec<u8> = n.iter().map(|(i, _)| i).collect();
@@ -909,5 +1072,45 @@ mod tests {
         let back = Node::decode(bytes.clone().into(), 4).unwrap();
         assert_eq!(back.encode_stored().unwrap(), bytes);
         assert_eq!(back.cids().len(), 5);
+
+        // Changing a decoded (shared) node gives the same bytes as building it directly.
+        let mut changed = back.clone();
+        let other = item(b"w");
+        let two = Bucket::encode(&mut [
+            Entry {
+                key: "k",
+                item: &it,
+            },
+            Entry {
+                key: "j",
+                item: &other,
+            },
+        ]);
+        changed.set_bucket(3, &two);
+        changed.clear(200);
+        changed.set_link(0, Link::Stored(cid_of(DAG_CBOR, HashAlg::Blake3, b"child")));
+        changed.set_bucket(100, &two);
+        changed.set_bucket(255, &Bucket::encode(&mut []));
+        let mut direct = Node::default();
+        direct.set_link(0, Link::Stored(cid_of(DAG_CBOR, HashAlg::Blake3, b"child")));
+        direct.set_bucket(3, &two);
+        for idx in [63u8, 100] {
+            let b = if idx == 100 {
+                two.clone()
+            } else {
+                Bucket::encode(&mut [Entry {
+                    key: "k",
+                    item: &it,
+                }])
+            };
+            direct.set_bucket(idx, &b);
+        }
+        assert_eq!(
+            changed.encode_stored().unwrap(),
+            direct.encode_stored().unwrap()
+        );
+        assert!(changed.get(255).is_none() && changed.get(200).is_none());
+        // The original decoded node is unchanged.
+        assert_eq!(back.encode_stored().unwrap(), bytes);
     }
 }

@@ -46,7 +46,7 @@ async fn fresh_root(model: &BTreeMap<String, Vec<u8>>, mbs: usize) -> ipfs_hamt:
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn random_ops_match_model_and_canonical_root(ops in prop::collection::vec(op(), 1..400), mbs in 1usize..6) {
@@ -71,7 +71,9 @@ proptest! {
                         }
                     }
                     Op::Commit => {
-                        w.commit().await.unwrap();
+                        // Reopen from the root so later changes start from decoded nodes.
+                        let root = w.commit().await.unwrap();
+                        w = Writer::open(store.clone(), root, config(mbs)).unwrap();
                     }
                 }
             }

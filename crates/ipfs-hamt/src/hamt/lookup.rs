@@ -23,7 +23,7 @@ pub(crate) async fn find_stored(
         match node.get(idx) {
             None => return Ok(None),
             Some(Slot::Bucket(b)) => return Ok(b.find(key).and_then(|e| e.cid())),
-            Some(Slot::Link(link)) => match &**link {
+            Some(Slot::Link(link)) => match link {
                 Link::Stored(child) => {
                     cid = *child;
                     depth += 1;

@@ -151,11 +151,8 @@ impl Reader {
                                 }
                             }
                         }
-                        Slot::Link(l) => {
-                            if let Link::Stored(c) = &**l {
-                                st.stack.push((*c, depth + 1));
-                            }
-                        }
+                        Slot::Link(Link::Stored(c)) => st.stack.push((*c, depth + 1)),
+                        Slot::Link(Link::Dirty(_)) => {}
                     }
                 }
             }

@@ -56,7 +56,7 @@ impl TreeStats {
                     }
                     Slot::Link(l) => {
                         s.links += 1;
-                        if let Link::Stored(c) = &**l {
+                        if let Link::Stored(c) = l {
                             stack.push((*c, depth + 1));
                         }
                     }

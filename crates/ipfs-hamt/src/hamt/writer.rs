@@ -126,13 +126,12 @@ fn build_subtree(entries: Vec<(Entry<'_>, KeyHash)>, depth: usize, max: usize) -
     }
     let mut node = Node::default();
     for (idx, group) in idxs.into_iter().zip(groups) {
-        let slot = if group.len() <= max {
+        if group.len() <= max {
             let mut es: Vec<Entry<'_>> = group.into_iter().map(|(e, _)| e).collect();
-            Slot::Bucket(Bucket::from_entries(&mut es))
+            node.set_bucket(idx, &Bucket::encode(&mut es));
         } else {
-            Slot::Link(Box::new(Link::Dirty(build_subtree(group, depth + 1, max)?)))
-        };
-        node.set(idx, slot);
+            node.set_link(idx, Link::Dirty(build_subtree(group, depth + 1, max)?));
+        }
     }
     Ok(node)
 }
@@ -143,30 +142,24 @@ fn remove_rec(node: &mut Node, hash: &KeyHash, depth: usize, key: &str, max: usi
     let Some(idx) = hash.slot(depth) else {
         return false;
     };
-    match node.get_mut(idx) {
+    match node.get(idx) {
         None => false,
         Some(Slot::Bucket(b)) => match b.without(key) {
             None => false,
-            Some(None) => {
-                node.clear(idx);
-                true
-            }
-            Some(Some(smaller)) => {
-                *b = smaller;
+            Some(smaller) => {
+                node.set_bucket(idx, &smaller);
                 true
             }
         },
-        Some(Slot::Link(link)) => {
-            let Link::Dirty(child) = &mut **link else {
+        Some(Slot::Link(_)) => {
+            let Some(Link::Dirty(child)) = node.link_mut(idx) else {
                 return false;
             };
             if !remove_rec(child, hash, depth + 1, key, max) {
                 return false;
             }
-            match child.collapse(max) {
-                None => {}
-                Some(None) => node.clear(idx),
-                Some(Some(bucket)) => node.set(idx, Slot::Bucket(bucket)),
+            if let Some(bucket) = child.collapse(max) {
+                node.set_bucket(idx, &bucket);
             }
             true
         }
@@ -178,10 +171,8 @@ fn remove_rec(node: &mut Node, hash: &KeyHash, depth: usize, key: &str, max: usi
 fn encode_dirty(node: &Node, config: &HamtConfig, out: &mut Vec<Block>) -> Result<Cid> {
     let mut child_cids = Vec::new();
     for (_, slot) in node.iter() {
-        if let Slot::Link(link) = slot {
-            if let Link::Dirty(child) = &**link {
-                child_cids.push(encode_dirty(child, config, out)?);
-            }
+        if let Slot::Link(Link::Dirty(child)) = slot {
+            child_cids.push(encode_dirty(child, config, out)?);
         }
     }
     let bytes = node
@@ -200,15 +191,14 @@ fn mark_stored(
     cids: &mut impl Iterator<Item = Cid>,
     cache: &NodeCache,
 ) -> Option<Cid> {
-    for (_, slot) in node.iter_mut() {
-        if let Slot::Link(link) = slot {
-            if let Link::Dirty(child) = &mut **link {
-                let child = std::mem::take(child);
-                **link = Link::Stored(mark_stored(child, cids, cache)?);
-            }
+    for link in node.links_mut() {
+        if let Link::Dirty(child) = link {
+            let child = std::mem::take(child);
+            *link = Link::Stored(mark_stored(child, cids, cache)?);
         }
     }
     let cid = cids.next()?;
+    node.shrink();
     cache.insert(cid, Arc::new(node));
     Some(cid)
 }
@@ -306,22 +296,14 @@ impl Writer {
                 depth,
             })?;
             let cur = node;
-            if !cur.has(idx) {
-                let bucket = Bucket::from_entries(&mut [Entry { key, item: &item }]);
-                cur.set(idx, Slot::Bucket(bucket));
-                return Ok(());
-            }
-            let Some(slot) = cur.get_mut(idx) else {
-                return Ok(());
-            };
-            match slot {
-                Slot::Link(link) => {
-                    node = dirty(link, &self.cache).await?;
-                    depth += 1;
+            match cur.get(idx) {
+                None => {
+                    cur.set_bucket(idx, &Bucket::encode(&mut [Entry { key, item: &item }]));
+                    return Ok(());
                 }
-                Slot::Bucket(bucket) => {
+                Some(Slot::Bucket(bucket)) => {
                     if let Some(updated) = bucket.with_entry(key, &item, max) {
-                        *bucket = updated;
+                        cur.set_bucket(idx, &updated);
                         return Ok(());
                     }
                     // Full: the bucket and the new key move into a new child node. Built
@@ -331,8 +313,15 @@ impl Writer {
                         entries.push((e, hasher.hash(e.key.as_bytes())));
                     }
                     let child = build_subtree(entries, depth + 1, max)?;
-                    *slot = Slot::Link(Box::new(Link::Dirty(child)));
+                    cur.set_link(idx, Link::Dirty(child));
                     return Ok(());
+                }
+                Some(Slot::Link(_)) => {
+                    let Some(link) = cur.link_mut(idx) else {
+                        return Ok(());
+                    };
+                    node = dirty(link, &self.cache).await?;
+                    depth += 1;
                 }
             }
         }
@@ -349,12 +338,12 @@ impl Writer {
         let mut depth = 0;
         while let Some(idx) = hash.slot(depth) {
             let cur = node;
-            match cur.get_mut(idx) {
-                Some(Slot::Link(link)) => {
+            match cur.link_mut(idx) {
+                Some(link) => {
                     node = dirty(link, &self.cache).await?;
                     depth += 1;
                 }
-                _ => break,
+                None => break,
             }
         }
         let Link::Dirty(root) = &mut self.root else {
@@ -382,7 +371,7 @@ impl Writer {
             match node.get(idx) {
                 None => return Ok(None),
                 Some(Slot::Bucket(b)) => return Ok(b.find(key).and_then(|e| e.cid())),
-                Some(Slot::Link(link)) => match &**link {
+                Some(Slot::Link(link)) => match link {
                     Link::Dirty(child) => {
                         node = child;
                         depth += 1;
@@ -440,13 +429,11 @@ impl Writer {
         let mut cids = Vec::new();
         let mut child_cids = Vec::new();
         for (_, slot) in root.iter() {
-            if let Slot::Link(link) = slot {
-                if let Link::Dirty(child) = &**link {
-                    let mut blocks = Vec::new();
-                    child_cids.push(encode_dirty(child, &self.config, &mut blocks)?);
-                    cids.extend(blocks.iter().map(|b| b.cid));
-                    self.put_batches(blocks).await?;
-                }
+            if let Slot::Link(Link::Dirty(child)) = slot {
+                let mut blocks = Vec::new();
+                child_cids.push(encode_dirty(child, &self.config, &mut blocks)?);
+                cids.extend(blocks.iter().map(|b| b.cid));
+                self.put_batches(blocks).await?;
             }
         }
         let bytes = root
@@ -497,7 +484,7 @@ impl Writer {
                     for (_, slot) in node.iter() {
                         match slot {
                             Slot::Bucket(b) => out.extend(b.iter().map(|e| e.key.to_owned())),
-                            Slot::Link(l) => stack.push(match &**l {
+                            Slot::Link(l) => stack.push(match l {
                                 Link::Stored(c) => Item::Stored(*c, depth + 1),
                                 Link::Dirty(child) => Item::Dirty(child, depth + 1),
                             }),
@@ -512,11 +499,8 @@ impl Writer {
                     for (_, slot) in node.iter() {
                         match slot {
                             Slot::Bucket(b) => out.extend(b.iter().map(|e| e.key.to_owned())),
-                            Slot::Link(l) => {
-                                if let Link::Stored(c) = &**l {
-                                    stack.push(Item::Stored(*c, depth + 1));
-                                }
-                            }
+                            Slot::Link(Link::Stored(c)) => stack.push(Item::Stored(*c, depth + 1)),
+                            Slot::Link(Link::Dirty(_)) => {}
                         }
                     }
                 }

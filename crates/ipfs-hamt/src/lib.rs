@@ -23,3 +23,8 @@ pub mod value;
 
 pub use error::{Error, Result};
 pub use hamt::{CacheStats, HamtConfig, Reader, TreeStats, Writer};
+
+/// The README's Rust example compiles as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

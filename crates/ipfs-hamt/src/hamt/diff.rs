@@ -310,6 +310,7 @@ mod tests {
             store.gets.store(0, Ordering::Relaxed);
             let changes = diff(&*store, &a, &b, &config).await.unwrap();
             let reads = store.gets.load(Ordering::Relaxed);
+            eprintln!("{name}: {reads} block reads (tree depth {depth})");
             assert_eq!(kinds(&changes), naive(&base, &m), "{name}");
             assert_eq!(changes.len(), 1);
             // Both paths from the root to the change (plus at most one split/merged subtree of

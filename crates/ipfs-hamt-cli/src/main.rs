@@ -1,26 +1,34 @@
-//! `ipfs-hamt`: import a directory into a py-hamt compatible HAMT and read it back.
+//! `ipfs-hamt`: import a directory into a py-hamt compatible HAMT, read it back, change it,
+//! compare and verify trees, on an embedded disk block store or a CAR file.
 //!
 //! Store options are global: they are accepted before or after the subcommand.
+//!
+//! Positional arguments with `--car`: the CID may be left out, and defaults to the CAR's single
+//! root. `get [CID] KEY` and `export [CID] DIR` tell by count: two positionals are a CID and a
+//! key (directory), one is the key (directory). `ls [CID] [PREFIX]` with one positional takes it
+//! as the root if it parses as a CID, else as the prefix. Without `--car`, commands use the
+//! disk store (`--store PATH`, else `$IPFS_HAMT_STORE`, else the XDG data directory) and the CID
+//! is required.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use futures::TryStreamExt;
-use ipfs_hamt::store::CarStore;
-use ipfs_hamt::{ByteRange, Cid, HamtConfig, Reader, Writer};
+use ipfs_hamt::ByteRange;
 
+mod cmd;
 mod progress;
+mod stores;
 mod walk;
 
 #[derive(Parser)]
 #[command(
     name = "ipfs-hamt",
     version,
-    about = "py-hamt compatible HAMTs on content-addressed stores"
+    about = "py-hamt compatible HAMTs on content-addressed stores",
+    after_help = "Store options (--store, --car) may come before or after the subcommand.\n\
+                  With --car, a CID argument may be omitted: it defaults to the CAR's single root."
 )]
 struct Cli {
     #[command(flatten)]
@@ -29,36 +37,79 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Where blocks are read and written.
 #[derive(Args)]
-struct StoreOpts {
-    /// CAR file to write (import) or read (other commands).
+pub struct StoreOpts {
+    /// Embedded disk block store (default: $IPFS_HAMT_STORE, else
+    /// $XDG_DATA_HOME/ipfs-hamt/blocks.redb, else ~/.local/share/ipfs-hamt/blocks.redb).
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "car")]
+    pub store: Option<PathBuf>,
+    /// CAR file instead of the disk store: `import` writes it, other commands read it.
     #[arg(long, global = true, value_name = "FILE")]
-    car: Option<PathBuf>,
+    pub car: Option<PathBuf>,
+}
+
+/// Settings of the HAMT being written.
+#[derive(Args, Clone, Copy)]
+pub struct TreeOpts {
+    /// Most entries per bucket (py-hamt's max_bucket_size); must match the tree's.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..4097))]
+    pub bucket_size: u64,
 }
 
 #[derive(Subcommand)]
 enum Cmd {
     /// Store every regular file under DIR (key = path relative to DIR, `/`-separated) and print
-    /// the root CID.
+    /// the root CID. Crash-safe: an interrupted import leaves a valid store; run it again.
     Import {
         /// Directory to import.
         dir: PathBuf,
-        /// Most entries per bucket (py-hamt's max_bucket_size).
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
-        bucket_size: u64,
+        #[command(flatten)]
+        tree: TreeOpts,
+        /// Value bytes buffered before each durable write to the store.
+        #[arg(long, default_value_t = 16 << 20, value_name = "BYTES",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        batch_bytes: u64,
         /// Print a JSON object instead of the bare CID.
         #[arg(long)]
         json: bool,
     },
-    /// List keys (sorted), optionally only those starting with PREFIX.
-    Ls {
-        /// Key prefix.
-        prefix: Option<String>,
+    /// Write every key as a file under DIR (the reverse of import): `export [CID] DIR`.
+    #[command(
+        override_usage = "ipfs-hamt export [--car FILE] CID DIR\n       ipfs-hamt export --car FILE DIR"
+    )]
+    Export {
+        /// CID, then DIR; or only DIR with --car (the CAR's root).
+        #[arg(value_name = "CID")]
+        first: String,
+        /// The directory to create or fill.
+        #[arg(value_name = "DIR")]
+        second: Option<PathBuf>,
     },
-    /// Write the value of KEY to stdout or a file.
+    /// List keys (sorted), optionally only those starting with PREFIX: `ls [CID] [PREFIX]`.
+    #[command(
+        override_usage = "ipfs-hamt ls [--car FILE] CID [PREFIX]\n       ipfs-hamt ls --car FILE [PREFIX]"
+    )]
+    Ls {
+        /// The root CID. With --car it may be left out; a lone argument that does not parse as
+        /// a CID is then the prefix.
+        #[arg(value_name = "CID")]
+        first: Option<String>,
+        /// Key prefix.
+        #[arg(value_name = "PREFIX")]
+        second: Option<String>,
+    },
+    /// Write the value of KEY to stdout or a file: `get [CID] KEY`.
+    #[command(
+        override_usage = "ipfs-hamt get [OPTIONS] CID KEY\n       ipfs-hamt get [OPTIONS] --car FILE KEY"
+    )]
     Get {
+        /// CID, then KEY; or only KEY with --car (the CAR's root).
+        #[arg(value_name = "CID")]
+        first: String,
         /// The key.
-        key: String,
+        #[arg(value_name = "KEY")]
+        second: Option<String>,
         /// Write to FILE instead of stdout.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
@@ -66,13 +117,76 @@ enum Cmd {
         #[arg(long, value_name = "A-B", value_parser = parse_range, allow_hyphen_values = true)]
         range: Option<ByteRange>,
     },
-    /// Write every key as a file under DIR (the reverse of import).
-    Export {
-        /// Directory to create or fill.
-        dir: PathBuf,
+    /// Set KEY to the contents of FILE (`-` for stdin) and print the new root.
+    Put {
+        /// The root to change.
+        cid: String,
+        /// The key.
+        key: String,
+        /// The value's file, or `-` for stdin.
+        file: PathBuf,
+        #[command(flatten)]
+        tree: TreeOpts,
+    },
+    /// Remove KEY and print the new root.
+    Rm {
+        /// The root to change.
+        cid: String,
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        tree: TreeOpts,
     },
     /// Keys, nodes, depth histogram and bytes of the tree.
     Stat {
+        /// The root (optional with --car).
+        cid: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read every block reachable from CID (nodes, values, UnixFS file blocks) and check its
+    /// hash; list missing or corrupt blocks and fail if there are any.
+    Verify {
+        /// The root (optional with --car).
+        #[arg(conflicts_with = "all")]
+        cid: Option<String>,
+        /// Check every block in the store instead, reachable or not (after a crash).
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys added, removed and changed from CID_A to CID_B. Reads only the nodes that
+    /// differ: subtrees with equal CIDs are skipped.
+    Diff {
+        /// The old root.
+        cid_a: String,
+        /// The new root.
+        cid_b: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// CAR files: copy a tree out of the store, or blocks into it.
+    #[command(subcommand)]
+    Car(CarCmd),
+}
+
+#[derive(Subcommand)]
+enum CarCmd {
+    /// Write every block reachable from CID to OUT (CARv1, root CID, depth-first order).
+    Export {
+        /// The root.
+        cid: String,
+        /// The CAR file to write.
+        out: PathBuf,
+    },
+    /// Copy every block of IN (verified) into the disk store and print its root(s).
+    Import {
+        /// The CAR file to read.
+        input: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -101,176 +215,82 @@ fn parse_range(s: &str) -> Result<ByteRange, String> {
     }
 }
 
-fn require_car(opts: &StoreOpts) -> Result<&Path> {
-    match &opts.car {
-        Some(p) => Ok(p),
-        None => bail!("no store given: pass --car FILE"),
-    }
-}
-
-fn open_car(opts: &StoreOpts) -> Result<Reader> {
-    let path = require_car(opts)?;
-    let store = CarStore::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let root: Cid = match store.roots().as_slice() {
-        [root] => *root,
-        [] => bail!("{} has no root", path.display()),
-        _ => bail!("{} has several roots; expected one", path.display()),
-    };
-    Ok(Reader::new(Arc::new(store), root, HamtConfig::default())?)
-}
-
-async fn import(opts: &StoreOpts, dir: &Path, bucket_size: u64, json: bool) -> Result<()> {
-    let out = require_car(opts)?;
-    let files = walk::regular_files(dir)?;
-    let total: u64 = files.iter().map(|f| f.len).sum();
-    let store = Arc::new(
-        CarStore::create(out).with_context(|| format!("cannot create {}", out.display()))?,
-    );
-    let config = HamtConfig {
-        max_bucket_size: usize::try_from(bucket_size).context("bucket size too large")?,
-        ..HamtConfig::default()
-    };
-    let mut writer = Writer::new(store.clone(), config)?;
-    let mut bar = progress::bytes_bar(files.len() as u64, total);
-    for f in &files {
-        let data =
-            std::fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
-        bar.inc_file(data.len() as u64);
-        writer.insert(&f.key, data).await?;
-    }
-    let root = writer.commit().await?;
-    store.finish(root)?;
-    bar.finish();
-    if json {
-        let v = serde_json::json!({
-            "root": root.to_string(),
-            "files": files.len(),
-            "bytes": total,
-            "car": out.display().to_string(),
-        });
-        println!("{v}");
-    } else {
-        println!("{root}");
-    }
-    Ok(())
-}
-
-async fn ls(opts: &StoreOpts, prefix: Option<&str>) -> Result<()> {
-    let r = open_car(opts)?;
-    let mut keys: Vec<String> = r.keys().try_collect().await?;
-    keys.sort_unstable();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for k in keys
-        .iter()
-        .filter(|k| prefix.is_none_or(|p| k.starts_with(p)))
-    {
-        writeln!(out, "{k}")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-async fn get(opts: &StoreOpts, key: &str, output: Option<&Path>, range: ByteRange) -> Result<()> {
-    let r = open_car(opts)?;
-    let Some(value) = r.get_range(key, range).await? else {
-        bail!("key not found: {key:?}");
-    };
-    match output {
-        Some(p) => {
-            std::fs::write(p, &value).with_context(|| format!("cannot write {}", p.display()))?
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&value)?;
-            out.flush()?;
-        }
-    }
-    Ok(())
-}
-
-async fn export(opts: &StoreOpts, dir: &Path) -> Result<()> {
-    let r = open_car(opts)?;
-    let keys: Vec<String> = r.keys().try_collect().await?;
-    let mut bar = progress::bytes_bar(keys.len() as u64, 0);
-    for key in &keys {
-        let path = walk::path_for_key(dir, key)?;
-        let value = r
-            .get(key)
-            .await?
-            .with_context(|| format!("key {key:?} vanished"))?;
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, &value)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        bar.inc_file(value.len() as u64);
-    }
-    bar.finish();
-    eprintln!("exported {} files to {}", keys.len(), dir.display());
-    Ok(())
-}
-
-async fn stat(opts: &StoreOpts, json: bool) -> Result<()> {
-    let r = open_car(opts)?;
-    let s = r.stats().await?;
-    if json {
-        let v = serde_json::json!({
-            "root": r.root().to_string(),
-            "keys": s.keys,
-            "nodes": s.nodes,
-            "links": s.links,
-            "max_depth": s.max_depth,
-            "nodes_per_depth": s.nodes_per_depth,
-            "keys_per_depth": s.keys_per_depth,
-            "bucket_sizes": s.bucket_sizes.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
-            "node_bytes": s.node_bytes,
-        });
-        println!("{v}");
-        return Ok(());
-    }
-    println!("root       {}", r.root());
-    println!("keys       {}", s.keys);
-    println!("nodes      {}", s.nodes);
-    println!("links      {}", s.links);
-    println!("node bytes {}", s.node_bytes);
-    println!("depth  nodes  keys");
-    for (d, (n, k)) in s.nodes_per_depth.iter().zip(&s.keys_per_depth).enumerate() {
-        println!("{d:>5}  {n:>5}  {k:>4}");
-    }
-    let sizes: Vec<String> = s
-        .bucket_sizes
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect();
-    println!("bucket sizes (size:count) {}", sizes.join(" "));
-    Ok(())
-}
-
 async fn run(cli: Cli) -> Result<()> {
-    match &cli.cmd {
+    let o = &cli.store;
+    match cli.cmd {
         Cmd::Import {
             dir,
-            bucket_size,
+            tree,
+            batch_bytes,
             json,
-        } => import(&cli.store, dir, *bucket_size, *json).await,
-        Cmd::Ls { prefix } => ls(&cli.store, prefix.as_deref()).await,
-        Cmd::Get { key, output, range } => {
-            get(
-                &cli.store,
-                key,
-                output.as_deref(),
-                range.unwrap_or_default(),
-            )
-            .await
+        } => cmd::import(o, &dir, tree, batch_bytes, json).await,
+        Cmd::Export { first, second } => cmd::export(o, first, second).await,
+        Cmd::Ls { first, second } => cmd::ls(o, first, second).await,
+        Cmd::Get {
+            first,
+            second,
+            output,
+            range,
+        } => cmd::get(o, first, second, output, range.unwrap_or_default()).await,
+        Cmd::Put {
+            cid,
+            key,
+            file,
+            tree,
+        } => cmd::put(o, &cid, &key, &file, tree).await,
+        Cmd::Rm { cid, key, tree } => cmd::rm(o, &cid, &key, tree).await,
+        Cmd::Stat { cid, json } => cmd::stat(o, cid.as_deref(), json).await,
+        Cmd::Verify { cid, all, json } => {
+            if all {
+                cmd::verify_all(o, json).await
+            } else {
+                cmd::verify(o, cid.as_deref(), json).await
+            }
         }
-        Cmd::Export { dir } => export(&cli.store, dir).await,
-        Cmd::Stat { json } => stat(&cli.store, *json).await,
+        Cmd::Diff { cid_a, cid_b, json } => cmd::diff(o, &cid_a, &cid_b, json).await,
+        Cmd::Car(CarCmd::Export { cid, out }) => cmd::car_export(o, &cid, &out).await,
+        Cmd::Car(CarCmd::Import { input, json }) => cmd::car_import(o, &input, json).await,
     }
+}
+
+/// True if the error is a closed stdout (`ipfs-hamt ls | head`): not worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bug must still end in one line, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("ipfs-hamt: internal error: {info}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+                || matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                )
+            {
+                let _ = e.print();
+                return if e.exit_code() == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                };
+            }
+            // One line: clap's first line, without its "error: " prefix.
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("invalid arguments");
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            eprintln!("ipfs-hamt: {line} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -281,12 +301,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes.
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("ipfs-hamt: {}", chain.join(": "));
+            let mut msg = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                // Some errors print their source too; do not repeat it.
+                if !msg.ends_with(&cause) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&cause);
+                }
+            }
+            let msg = msg.replace('\n', " ");
+            eprintln!("ipfs-hamt: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -20,6 +20,7 @@ pub mod hamt;
 pub mod key_hash;
 pub mod node;
 pub mod value;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use hamt::{CacheStats, HamtConfig, Reader, TreeStats, Writer};

@@ -499,6 +499,19 @@ fn decode_unixfs(buf: &[u8]) -> Result<UnixfsData<'_>, &'static str> {
     Ok(out)
 }
 
+/// The CIDs a dag-pb block links to, in link order (any dag-pb node, not only files).
+///
+/// ```
+/// use ipfs_hamt::{block::HashAlg, unixfs};
+/// let (root, blocks) = unixfs::build_file(&vec![1u8; 2_100_000], HashAlg::Blake3);
+/// let top = blocks.iter().find(|b| b.cid == root).unwrap();
+/// assert_eq!(unixfs::dag_pb_links(&root, &top.data).unwrap().len(), 3);
+/// ```
+pub fn dag_pb_links(cid: &Cid, block: &[u8]) -> Result<Vec<Cid>, UnixfsError> {
+    let node = decode_pbnode(block).map_err(|r| malformed(cid, r))?;
+    Ok(node.links.into_iter().map(|l| l.hash).collect())
+}
+
 /// A decoded, checked file node.
 struct FileNode<'a> {
     /// Content held in the node itself (comes before the children's).

@@ -8,12 +8,14 @@ use crate::error::{Error, Result};
 use crate::key_hash::{Blake3Hasher, KeyHasher};
 
 mod cache;
+mod diff;
 mod lookup;
 mod reader;
 mod stats;
 mod writer;
 
 pub use cache::{CacheStats, NodeCache};
+pub use diff::{diff, ChangeKind, KeyChange};
 pub use reader::Reader;
 pub use stats::TreeStats;
 pub use writer::Writer;

@@ -61,6 +61,35 @@ pub struct DiskStats {
     pub bytes: u64,
 }
 
+/// The result of [`DiskStore::verify_all`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiskCheck {
+    /// Blocks read.
+    pub blocks: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Blocks whose bytes do not match their multihash (named as CIDv1 `raw`; the store keys
+    /// blocks by multihash only).
+    pub corrupt: Vec<Cid>,
+    /// Blocks under a hash function that cannot be checked here.
+    pub unverifiable: Vec<Cid>,
+    /// Entries whose key is not a multihash.
+    pub bad_keys: u64,
+    /// The counters the store keeps; they should equal `blocks` and `bytes`.
+    pub counters: DiskStats,
+}
+
+impl DiskCheck {
+    /// True if every block verified and the counters match.
+    pub fn is_ok(&self) -> bool {
+        self.corrupt.is_empty()
+            && self.unverifiable.is_empty()
+            && self.bad_keys == 0
+            && self.counters.blocks == self.blocks
+            && self.counters.bytes == self.bytes
+    }
+}
+
 /// A [`BlockStore`] in one redb file, safe against crashes and guarded against concurrent
 /// processes (a second open fails at once with a clear error). Cheap to clone (shared handle).
 ///
@@ -322,6 +351,63 @@ impl DiskStore {
                 blocks: counter(&meta, BLOCKS_KEY).map_err(|e| storage_error(path, e))?,
                 bytes: counter(&meta, BYTES_KEY).map_err(|e| storage_error(path, e))?,
             })
+        })
+        .await
+    }
+
+    /// Reads every block in the store and checks its bytes against its key (the multihash),
+    /// whether or not any root reaches it: the check to run after a crash. `progress` is called
+    /// (on a blocking thread) with the size of each block read. Also checks that the block and
+    /// byte counters match what the store holds.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use ipfs_hamt::block::{Block, HashAlg, RAW};
+    /// use ipfs_hamt::store::{BlockStore, DiskStore};
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let store = DiskStore::open(dir.path().join("s.redb")).unwrap();
+    /// store.put(Block::new(RAW, HashAlg::Blake3, b"x".to_vec())).await.unwrap();
+    /// let check = store.verify_all(|_| {}).await.unwrap();
+    /// assert!(check.is_ok());
+    /// assert_eq!(check.blocks, 1);
+    /// # });
+    /// ```
+    pub async fn verify_all(
+        &self,
+        mut progress: impl FnMut(u64) + Send + 'static,
+    ) -> Result<DiskCheck, StoreError> {
+        self.blocking(move |db, path| {
+            let read = db.begin_read().map_err(|e| txn_error(path, e))?;
+            let table = read.open_table(BLOCKS).map_err(|e| table_error(path, e))?;
+            let meta = read.open_table(META).map_err(|e| table_error(path, e))?;
+            let mut check = DiskCheck {
+                counters: DiskStats {
+                    blocks: counter(&meta, BLOCKS_KEY).map_err(|e| storage_error(path, e))?,
+                    bytes: counter(&meta, BYTES_KEY).map_err(|e| storage_error(path, e))?,
+                },
+                ..DiskCheck::default()
+            };
+            for item in table.iter().map_err(|e| storage_error(path, e))? {
+                let (key, value) = item.map_err(|e| storage_error(path, e))?;
+                let data = value.value();
+                check.blocks += 1;
+                check.bytes += data.len() as u64;
+                progress(data.len() as u64);
+                match multihash::Multihash::<64>::from_bytes(key.value()) {
+                    Ok(mh) => {
+                        let cid = Cid::new_v1(crate::block::RAW, mh);
+                        match verify(&cid, data) {
+                            Ok(()) => {}
+                            Err(crate::block::VerifyError::Mismatch(_)) => check.corrupt.push(cid),
+                            Err(crate::block::VerifyError::UnsupportedHash { .. }) => {
+                                check.unverifiable.push(cid)
+                            }
+                        }
+                    }
+                    Err(_) => check.bad_keys += 1,
+                }
+            }
+            Ok(check)
         })
         .await
     }

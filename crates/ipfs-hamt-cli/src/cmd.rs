@@ -1,0 +1,536 @@
+//! The commands.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use futures::TryStreamExt;
+use ipfs_hamt::block::Block;
+use ipfs_hamt::hamt::{diff as hamt_diff, ChangeKind};
+use ipfs_hamt::store::{car::write_car, BlockStore, CarStore, SharedStore, StoreError};
+use ipfs_hamt::verify::verify_tree;
+use ipfs_hamt::{ByteRange, Cid, HamtConfig, Reader, Writer};
+use serde_json::json;
+
+use crate::stores::{self, is_cid, require_root_arg};
+use crate::{progress, walk, StoreOpts, TreeOpts};
+
+/// Bytes of blocks copied per transaction by `car import`.
+const COPY_BATCH_BYTES: usize = 8 << 20;
+
+fn config(tree: TreeOpts) -> Result<HamtConfig> {
+    Ok(HamtConfig {
+        max_bucket_size: usize::try_from(tree.bucket_size).context("bucket size too large")?,
+        ..HamtConfig::default()
+    })
+}
+
+/// Writes `text` to stdout.
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn println(text: impl std::fmt::Display) -> Result<()> {
+    print(&format!("{text}\n"))
+}
+
+pub async fn import(
+    opts: &StoreOpts,
+    dir: &Path,
+    tree: TreeOpts,
+    batch_bytes: u64,
+    json: bool,
+) -> Result<()> {
+    let files = walk::regular_files(dir)?;
+    let total: u64 = files.iter().map(|f| f.len).sum();
+    let config = HamtConfig {
+        value_batch_bytes: usize::try_from(batch_bytes).unwrap_or(usize::MAX),
+        ..config(tree)?
+    };
+    // With --car, a new CAR file; else the disk store, where every value batch is one durable
+    // transaction, so a crash leaves a valid store and re-running gives the same root.
+    let (store, car, target): (SharedStore, Option<Arc<CarStore>>, String) = match &opts.car {
+        Some(out) => {
+            let car = Arc::new(
+                CarStore::create(out)
+                    .with_context(|| format!("cannot create {}", out.display()))?,
+            );
+            (car.clone(), Some(car), out.display().to_string())
+        }
+        None => {
+            let opened = stores::open_disk(opts, "import")?;
+            let path = stores::disk_path(opts)?;
+            (opened.store, None, path.display().to_string())
+        }
+    };
+    let mut writer = Writer::new(store, config)?;
+    let mut bar = progress::bytes_bar(files.len() as u64, total);
+    for f in &files {
+        let data =
+            std::fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+        let len = data.len() as u64;
+        writer.insert(&f.key, data).await?;
+        bar.inc_item(len);
+    }
+    let root = writer.commit().await?;
+    if let Some(car) = &car {
+        car.finish(root)?;
+    }
+    bar.finish();
+    if json {
+        let key = if car.is_some() { "car" } else { "store" };
+        let v = json!({
+            "root": root.to_string(),
+            "files": files.len(),
+            "bytes": total,
+            key: target,
+        });
+        println(v)
+    } else {
+        println(root)
+    }
+}
+
+/// Resolves `[CID] X` positionals: two are a CID and X; one is X (only with --car).
+fn cid_and_arg<T>(
+    opts: &StoreOpts,
+    first: String,
+    second: Option<T>,
+    what: &str,
+    parse: impl FnOnce(String) -> T,
+) -> Result<(Option<String>, T)> {
+    match second {
+        Some(x) => Ok((Some(first), x)),
+        None if opts.car.is_some() => Ok((None, parse(first))),
+        None => bail!("missing {what}: expected CID {what} (or --car FILE {what})"),
+    }
+}
+
+pub async fn ls(opts: &StoreOpts, first: Option<String>, second: Option<String>) -> Result<()> {
+    let (root, prefix) = match (first, second) {
+        (Some(a), Some(b)) => (Some(a), Some(b)),
+        (Some(a), None) if opts.car.is_some() && !is_cid(&a) => (None, Some(a)),
+        (a, _) => (a, None),
+    };
+    require_root_arg(opts, root.as_deref())?;
+    let s = stores::open(opts)?;
+    let root = s.root(root.as_deref()).await?;
+    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let mut keys: Vec<String> = r.keys().try_collect().await?;
+    keys.sort_unstable();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for k in keys
+        .iter()
+        .filter(|k| prefix.as_deref().is_none_or(|p| k.starts_with(p)))
+    {
+        writeln!(out, "{k}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub async fn get(
+    opts: &StoreOpts,
+    first: String,
+    second: Option<String>,
+    output: Option<PathBuf>,
+    range: ByteRange,
+) -> Result<()> {
+    let (root, key) = cid_and_arg(opts, first, second, "KEY", |k| k)?;
+    let s = stores::open(opts)?;
+    let root = s.root(root.as_deref()).await?;
+    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let Some(value) = r.get_range(&key, range).await? else {
+        bail!("key not found: {key:?}");
+    };
+    match output {
+        Some(p) => {
+            std::fs::write(&p, &value).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&value)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn export(opts: &StoreOpts, first: String, second: Option<PathBuf>) -> Result<()> {
+    let (root, dir) = cid_and_arg(opts, first, second, "DIR", PathBuf::from)?;
+    let s = stores::open(opts)?;
+    let root = s.root(root.as_deref()).await?;
+    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let keys: Vec<String> = r.keys().try_collect().await?;
+    // Check every key first, so a hostile key writes nothing.
+    let paths: Vec<PathBuf> = keys
+        .iter()
+        .map(|k| walk::path_for_key(&dir, k))
+        .collect::<Result<_>>()?;
+    let mut bar = progress::spinner(Some(keys.len() as u64), "files");
+    for (key, path) in keys.iter().zip(&paths) {
+        let value = r
+            .get(key)
+            .await?
+            .with_context(|| format!("key {key:?} vanished"))?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(path, &value).with_context(|| format!("cannot write {}", path.display()))?;
+        bar.inc_item(value.len() as u64);
+    }
+    bar.finish();
+    eprintln!("exported {} files to {}", keys.len(), dir.display());
+    Ok(())
+}
+
+pub async fn put(
+    opts: &StoreOpts,
+    cid: &str,
+    key: &str,
+    file: &Path,
+    tree: TreeOpts,
+) -> Result<()> {
+    let config = config(tree)?;
+    let data = if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
+        buf
+    } else {
+        std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let s = stores::open_disk(opts, "put")?;
+    let root = s.root(Some(cid)).await?;
+    let mut w = Writer::open(s.store.clone(), root, config)?;
+    w.insert(key, data).await?;
+    println(w.commit().await?)
+}
+
+pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Result<()> {
+    let config = config(tree)?;
+    let s = stores::open_disk(opts, "rm")?;
+    let root = s.root(Some(cid)).await?;
+    let mut w = Writer::open(s.store.clone(), root, config)?;
+    w.remove(key).await?;
+    println(w.commit().await?)
+}
+
+pub async fn stat(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()> {
+    require_root_arg(opts, cid)?;
+    let s = stores::open(opts)?;
+    let root = s.root(cid).await?;
+    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let st = r.stats().await?;
+    if json {
+        let sizes: BTreeMap<String, u64> = st
+            .bucket_sizes
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect();
+        let v = json!({
+            "root": root.to_string(),
+            "keys": st.keys,
+            "nodes": st.nodes,
+            "links": st.links,
+            "max_depth": st.max_depth,
+            "nodes_per_depth": st.nodes_per_depth,
+            "keys_per_depth": st.keys_per_depth,
+            "bucket_sizes": sizes,
+            "node_bytes": st.node_bytes,
+        });
+        return println(v);
+    }
+    let mut t = String::new();
+    t += &format!("root       {root}\n");
+    t += &format!("keys       {}\n", st.keys);
+    t += &format!("nodes      {}\n", st.nodes);
+    t += &format!("links      {}\n", st.links);
+    t += &format!("node bytes {}\n", st.node_bytes);
+    t += "depth  nodes  keys\n";
+    for (d, (n, k)) in st
+        .nodes_per_depth
+        .iter()
+        .zip(&st.keys_per_depth)
+        .enumerate()
+    {
+        t += &format!("{d:>5}  {n:>5}  {k:>4}\n");
+    }
+    let sizes: Vec<String> = st
+        .bucket_sizes
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    t += &format!("bucket sizes (size:count) {}\n", sizes.join(" "));
+    print(&t)
+}
+
+pub async fn verify(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()> {
+    require_root_arg(opts, cid)?;
+    let s = stores::open(opts)?;
+    // A missing root is reported by the walk, like any missing block.
+    let root = match cid {
+        Some(c) => stores::parse_cid(c)?,
+        None => s.root(None).await?,
+    };
+    let mut bar = progress::spinner(None, "blocks");
+    let report = verify_tree(&*s.store, &root, &HamtConfig::default(), &mut |n| {
+        bar.inc_item(n)
+    })
+    .await?;
+    bar.finish();
+    if json {
+        let v = json!({
+            "root": root.to_string(),
+            "ok": report.is_ok(),
+            "blocks": report.blocks,
+            "nodes": report.nodes,
+            "values": report.values,
+            "bytes": report.bytes,
+            "missing": report.missing.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "corrupt": report.corrupt.iter().map(|(c, why)| json!({"cid": c.to_string(), "reason": why})).collect::<Vec<_>>(),
+        });
+        println(v)?;
+    } else {
+        let mut t = String::new();
+        for c in &report.missing {
+            t += &format!("missing {c}\n");
+        }
+        for (c, why) in &report.corrupt {
+            t += &format!("corrupt {c}: {why}\n");
+        }
+        t += &format!(
+            "{root}: {} blocks verified ({} nodes, {} value blocks, {} bytes), {} missing, {} corrupt\n",
+            report.blocks,
+            report.nodes,
+            report.values,
+            report.bytes,
+            report.missing.len(),
+            report.corrupt.len()
+        );
+        print(&t)?;
+    }
+    if !report.is_ok() {
+        bail!(
+            "verification of {root} failed: {} missing and {} corrupt blocks in {}",
+            report.missing.len(),
+            report.corrupt.len(),
+            s.label
+        );
+    }
+    Ok(())
+}
+
+/// Checks every block of the store (reachable or not).
+pub async fn verify_all(opts: &StoreOpts, json: bool) -> Result<()> {
+    let s = stores::open(opts)?;
+    let (blocks, bytes, corrupt, problems) = if let Some(disk) = &s.disk {
+        let bar = progress::spinner(None, "blocks");
+        let bar = Arc::new(std::sync::Mutex::new(bar));
+        let b2 = bar.clone();
+        let check = disk
+            .verify_all(move |n| {
+                if let Ok(mut b) = b2.lock() {
+                    b.inc_item(n);
+                }
+            })
+            .await?;
+        if let Ok(b) = bar.lock() {
+            b.finish();
+        }
+        let mut problems = Vec::new();
+        if !check.unverifiable.is_empty() {
+            problems.push(format!(
+                "{} blocks under unsupported hashes",
+                check.unverifiable.len()
+            ));
+        }
+        if check.bad_keys > 0 {
+            problems.push(format!("{} entries with malformed keys", check.bad_keys));
+        }
+        if (check.counters.blocks, check.counters.bytes) != (check.blocks, check.bytes) {
+            problems.push(format!(
+                "counters say {} blocks / {} bytes, found {} / {}",
+                check.counters.blocks, check.counters.bytes, check.blocks, check.bytes
+            ));
+        }
+        let corrupt: Vec<(Cid, String)> = check
+            .corrupt
+            .iter()
+            .map(|c| (*c, "bytes do not match the hash".to_string()))
+            .collect();
+        (check.blocks, check.bytes, corrupt, problems)
+    } else if let Some(car) = &s.car {
+        let mut bar = progress::spinner(Some(car.len() as u64), "blocks");
+        let (mut blocks, mut bytes, mut corrupt) = (0u64, 0u64, Vec::new());
+        for cid in car.cids() {
+            match car.get(&cid).await {
+                Ok(data) => {
+                    blocks += 1;
+                    bytes += data.len() as u64;
+                    bar.inc_item(data.len() as u64);
+                }
+                Err(StoreError::Verify(e)) => corrupt.push((cid, e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        bar.finish();
+        (blocks, bytes, corrupt, Vec::new())
+    } else {
+        bail!("no store to check");
+    };
+    if json {
+        let v = json!({
+            "ok": corrupt.is_empty() && problems.is_empty(),
+            "blocks": blocks,
+            "bytes": bytes,
+            "corrupt": corrupt.iter().map(|(c, why)| json!({"cid": c.to_string(), "reason": why})).collect::<Vec<_>>(),
+            "problems": problems,
+        });
+        println(v)?;
+    } else {
+        let mut t = String::new();
+        for (c, why) in &corrupt {
+            t += &format!("corrupt {c}: {why}\n");
+        }
+        for p in &problems {
+            t += &format!("problem: {p}\n");
+        }
+        t += &format!(
+            "{}: {blocks} blocks ({bytes} bytes) checked, {} corrupt\n",
+            s.label,
+            corrupt.len()
+        );
+        print(&t)?;
+    }
+    if !corrupt.is_empty() || !problems.is_empty() {
+        bail!(
+            "{} failed verification: {} corrupt blocks{}",
+            s.label,
+            corrupt.len(),
+            if problems.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", problems.join(", "))
+            }
+        );
+    }
+    Ok(())
+}
+
+pub async fn diff(opts: &StoreOpts, a: &str, b: &str, json: bool) -> Result<()> {
+    let (a, b) = (stores::parse_cid(a)?, stores::parse_cid(b)?);
+    let s = stores::open(opts)?;
+    s.check(&a).await?;
+    s.check(&b).await?;
+    let changes = hamt_diff(&*s.store, &a, &b, &HamtConfig::default()).await?;
+    let name = |k: ChangeKind| match k {
+        ChangeKind::Added => "added",
+        ChangeKind::Removed => "removed",
+        ChangeKind::Changed => "changed",
+    };
+    if json {
+        let v: Vec<_> = changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "key": c.key,
+                    "change": name(c.kind()),
+                    "old": c.old.map(|x| x.to_string()),
+                    "new": c.new.map(|x| x.to_string()),
+                })
+            })
+            .collect();
+        return println(serde_json::Value::from(v));
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for c in &changes {
+        writeln!(out, "{:<8}{}", name(c.kind()), c.key)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub async fn car_export(opts: &StoreOpts, cid: &str, out: &Path) -> Result<()> {
+    let s = stores::open(opts)?;
+    let root = s.root(Some(cid)).await?;
+    // Written aside and renamed, so OUT is never a partial CAR.
+    let mut tmp_name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    tmp_name.push(format!(".partial-{}", std::process::id()));
+    let tmp = out.with_file_name(tmp_name);
+    let result = async {
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let n = write_car(&*s.store, &root, &file).await?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+        Ok::<u64, anyhow::Error>(n)
+    }
+    .await;
+    match result {
+        Ok(n) => {
+            eprintln!("wrote {n} blocks of {root} to {}", out.display());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+pub async fn car_import(opts: &StoreOpts, input: &Path, json: bool) -> Result<()> {
+    let car = CarStore::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let s = stores::open_disk(opts, "car import")?;
+    let cids = car.cids();
+    let mut bar = progress::spinner(Some(cids.len() as u64), "blocks");
+    let (mut batch, mut batch_bytes, mut bytes) = (Vec::new(), 0usize, 0u64);
+    for cid in &cids {
+        // The CAR store verifies every block it returns.
+        let data = car
+            .get(cid)
+            .await
+            .with_context(|| format!("{}", input.display()))?;
+        batch_bytes += data.len();
+        bytes += data.len() as u64;
+        bar.inc_item(data.len() as u64);
+        batch.push(Block { cid: *cid, data });
+        if batch_bytes >= COPY_BATCH_BYTES {
+            s.store.put_many(std::mem::take(&mut batch)).await?;
+            batch_bytes = 0;
+        }
+    }
+    s.store.put_many(batch).await?;
+    bar.finish();
+    let roots = car.roots();
+    if json {
+        let v = json!({
+            "roots": roots.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            "blocks": cids.len(),
+            "bytes": bytes,
+        });
+        return println(v);
+    }
+    let mut t = String::new();
+    for r in &roots {
+        t += &format!("{r}\n");
+    }
+    print(&t)?;
+    eprintln!(
+        "imported {} blocks ({bytes} bytes) into {}",
+        cids.len(),
+        s.label
+    );
+    Ok(())
+}

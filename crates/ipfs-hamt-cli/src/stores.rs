@@ -1,0 +1,113 @@
+//! Opening the store the options name, and finding the root to work on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ipfs_hamt::store::{disk::default_store_path, BlockStore, CarStore, DiskStore, SharedStore};
+use ipfs_hamt::Cid;
+
+use crate::StoreOpts;
+
+/// An opened store.
+pub struct Opened {
+    /// The store, as the HAMT takes it.
+    pub store: SharedStore,
+    /// What it is, for messages: `store PATH` or `CAR PATH`.
+    pub label: String,
+    /// The CAR, with `--car`.
+    pub car: Option<Arc<CarStore>>,
+    /// The disk store, without `--car`.
+    pub disk: Option<DiskStore>,
+}
+
+/// The disk store path the options name (`--store`, else the default).
+pub fn disk_path(opts: &StoreOpts) -> Result<PathBuf> {
+    match &opts.store {
+        Some(p) => Ok(p.clone()),
+        None => Ok(default_store_path()?),
+    }
+}
+
+/// Opens the disk store (refuses `--car`, for commands that write).
+pub fn open_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
+    if let Some(car) = &opts.car {
+        bail!(
+            "{what} writes to the disk store; a CAR ({}) is read-only here (use --store)",
+            car.display()
+        );
+    }
+    let path = disk_path(opts)?;
+    let disk = DiskStore::open(&path)?;
+    Ok(Opened {
+        store: Arc::new(disk.clone()),
+        label: format!("store {}", path.display()),
+        car: None,
+        disk: Some(disk),
+    })
+}
+
+/// Opens the CAR (`--car`) read-only, or the disk store.
+pub fn open(opts: &StoreOpts) -> Result<Opened> {
+    match &opts.car {
+        Some(path) => open_car(path),
+        None => open_disk(opts, "this command"),
+    }
+}
+
+fn open_car(path: &Path) -> Result<Opened> {
+    let car =
+        Arc::new(CarStore::open(path).with_context(|| format!("cannot open {}", path.display()))?);
+    Ok(Opened {
+        store: car.clone(),
+        label: format!("CAR {}", path.display()),
+        car: Some(car),
+        disk: None,
+    })
+}
+
+/// Parses a CID argument.
+pub fn parse_cid(s: &str) -> Result<Cid> {
+    Cid::try_from(s).map_err(|e| anyhow!("invalid CID {s:?}: {e}"))
+}
+
+/// True if `s` parses as a CID.
+pub fn is_cid(s: &str) -> bool {
+    Cid::try_from(s).is_ok()
+}
+
+/// Fails early (before opening any store) when no CID is given and there is no CAR to take
+/// the root from.
+pub fn require_root_arg(opts: &StoreOpts, given: Option<&str>) -> Result<()> {
+    if given.is_none() && opts.car.is_none() {
+        bail!("missing root CID: pass the CID, or --car FILE to use a CAR's root");
+    }
+    Ok(())
+}
+
+impl Opened {
+    /// The root: the CID given, else the CAR's single root. Checks it is in the store.
+    pub async fn root(&self, given: Option<&str>) -> Result<Cid> {
+        let cid = match (given, &self.car) {
+            (Some(s), _) => parse_cid(s)?,
+            (None, Some(car)) => match car.roots().as_slice() {
+                [root] => *root,
+                [] => bail!("{} has no root", self.label),
+                _ => bail!("{} has several roots; pass the CID to use", self.label),
+            },
+            (None, None) => {
+                bail!("missing root CID: pass the CID, or --car FILE to use a CAR's root")
+            }
+        };
+        self.check(&cid).await?;
+        Ok(cid)
+    }
+
+    /// Fails with a clear message if the store lacks `cid`.
+    pub async fn check(&self, cid: &Cid) -> Result<()> {
+        if !self.store.has(cid).await? {
+            bail!("root {cid} not found in {}", self.label);
+        }
+        Ok(())
+    }
+}

@@ -151,7 +151,7 @@ pub async fn verify_tree(
                                 }
                             }
                             Slot::Link(l) => {
-                                if let Link::Stored(c) = &**l {
+                                if let Link::Stored(c) = l {
                                     push(*c, Kind::Node(depth + 1));
                                 }
                             }

@@ -103,7 +103,7 @@ pub async fn diff(
             match (sa, sb) {
                 (None, None) => {}
                 (Some(Slot::Link(la)), Some(Slot::Link(lb))) => {
-                    if let (Link::Stored(ca), Link::Stored(cb)) = (&**la, &**lb) {
+                    if let (Link::Stored(ca), Link::Stored(cb)) = (la, lb) {
                         if ca != cb {
                             stack.push((*ca, *cb, depth + 1));
                         }
@@ -142,7 +142,7 @@ async fn load(store: &dyn BlockStore, cid: &Cid, limit: usize) -> Result<Node> {
 /// Every (key, value CID) under `slot` (a slot of a node at `depth`).
 async fn collect(
     store: &dyn BlockStore,
-    slot: Option<&Slot>,
+    slot: Option<Slot<'_>>,
     depth: usize,
     max_depth: usize,
     limit: usize,
@@ -156,7 +156,7 @@ async fn collect(
             return Ok(());
         }
         Some(Slot::Link(l)) => {
-            if let Link::Stored(c) = &**l {
+            if let Link::Stored(c) = l {
                 stack.push((*c, depth + 1));
             }
         }
@@ -172,7 +172,7 @@ async fn collect(
                     out.extend(b.iter().filter_map(|e| Some((e.key.to_owned(), e.cid()?))))
                 }
                 Slot::Link(l) => {
-                    if let Link::Stored(c) = &**l {
+                    if let Link::Stored(c) = l {
                         stack.push((*c, depth + 1));
                     }
                 }

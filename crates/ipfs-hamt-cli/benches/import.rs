@@ -1,0 +1,126 @@
+//! Import and export of a Zarr-like directory (5,000 files, 100 MB) into the embedded disk store,
+//! next to the physical limit measured in the same run: reading the same files, hashing them
+//! with BLAKE3 and writing them once (with one fsync).
+//!
+//! ```sh
+//! cargo bench -p ipfs-hamt-cli --bench import               # 5,000 x 20,000 bytes
+//! cargo bench -p ipfs-hamt-cli --bench import -- 1000 50000 # files, bytes per file
+//! ```
+//!
+//! Data goes under `target/bench-data` (made again each run, never committed).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn fill(buf: &mut [u8], mut x: u64) {
+    // xorshift: incompressible bytes, like compressed chunks.
+    for b in buf.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+}
+
+fn make_dataset(dir: &Path, files: usize, size: usize) -> u64 {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut total = 0;
+    let mut buf = vec![0u8; size];
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("zarr.json"), br#"{"zarr_format":3,"node_type":"group"}"#).expect("write");
+    let side = (files as f64).sqrt().ceil() as usize;
+    for i in 0..files {
+        let p = dir.join(format!("temperature/c/{}/{}", i / side, i % side));
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fill(&mut buf, i as u64 + 1);
+        std::fs::write(&p, &buf).expect("write");
+        total += size as u64;
+    }
+    total
+}
+
+fn list(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            list(&p, out)
+        } else {
+            out.push(p)
+        }
+    }
+}
+
+/// Read + BLAKE3 + write once + fsync: what any importer must at least do.
+fn physical_limit(dir: &Path, sink: &Path) -> Duration {
+    let mut files = Vec::new();
+    list(dir, &mut files);
+    let t = Instant::now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(sink).expect("sink"));
+    for f in &files {
+        let data = std::fs::read(f).expect("read");
+        let h = blake3::hash(&data);
+        out.write_all(h.as_bytes()).expect("write");
+        out.write_all(&data).expect("write");
+    }
+    let file = out.into_inner().expect("flush");
+    file.sync_all().expect("fsync");
+    t.elapsed()
+}
+
+fn cli(args: &[&str]) -> (Duration, String) {
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ipfs-hamt"))
+        .args(args)
+        .output()
+        .expect("run ipfs-hamt");
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (d, String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn row(name: &str, d: Duration, bytes: u64, files: usize, limit: Duration) {
+    let s = d.as_secs_f64();
+    println!(
+        "| {name} | {:.2} s | {:.0} MB/s | {:.0} files/s | {:.0}% |",
+        s,
+        bytes as f64 / 1e6 / s,
+        files as f64 / s,
+        100.0 * limit.as_secs_f64() / s
+    );
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let files = args.first().copied().unwrap_or(5000);
+    let size = args.get(1).copied().unwrap_or(20_000);
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
+    let data = base.join("dataset");
+    let bytes = make_dataset(&data, files, size);
+    let store = base.join("store.redb");
+    let _ = std::fs::remove_file(&store);
+    let restored = base.join("restored");
+    let _ = std::fs::remove_dir_all(&restored);
+
+    // Warm the page cache for both runs alike.
+    let _ = physical_limit(&data, &base.join("sink.bin"));
+    let limit = physical_limit(&data, &base.join("sink.bin"));
+    let (import, root) = cli(&["import", data.to_str().expect("utf8"), "--store", store.to_str().expect("utf8")]);
+    let (export, _) = cli(&["export", &root, restored.to_str().expect("utf8"), "--store", store.to_str().expect("utf8")]);
+
+    println!("{files} files x {size} bytes = {:.0} MB, root {root}", bytes as f64 / 1e6);
+    println!();
+    println!("| step | time | MB/s | files/s | % of physical limit |");
+    println!("|---|---|---|---|---|");
+    row("physical limit (read + blake3 + write once + fsync)", limit, bytes, files, limit);
+    row("`ipfs-hamt import` into the disk store", import, bytes, files, limit);
+    row("`ipfs-hamt export` from the disk store", export, bytes, files, limit);
+    let store_size = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
+    println!();
+    println!("store file: {:.0} MB", store_size as f64 / 1e6);
+}

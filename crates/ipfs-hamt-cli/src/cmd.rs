@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ipfs_hamt::block::Block;
 use ipfs_hamt::hamt::{diff as hamt_diff, ChangeKind};
 use ipfs_hamt::store::{car::write_car, BlockStore, CarStore, SharedStore, StoreError};
@@ -70,13 +70,30 @@ pub async fn import(
     };
     let mut writer = Writer::new(store, config)?;
     let mut bar = progress::bytes_bar(files.len() as u64, total);
-    for f in &files {
-        let data =
-            std::fs::read(&f.path).with_context(|| format!("cannot read {}", f.path.display()))?;
+    // A reader thread stays a few files ahead, so disk reads overlap with hashing.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(32);
+    let to_read: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|f| (f.key.clone(), f.path.clone()))
+        .collect();
+    let reader = tokio::task::spawn_blocking(move || {
+        for (key, path) in to_read {
+            let item = std::fs::read(&path)
+                .with_context(|| format!("cannot read {}", path.display()))
+                .map(|data| (key, data));
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    while let Some(item) = rx.recv().await {
+        let (key, data) = item?;
         let len = data.len() as u64;
-        writer.insert(&f.key, data).await?;
+        writer.insert(&key, data).await?;
         bar.inc_item(len);
     }
+    reader.await.context("file reader thread failed")?;
     let root = writer.commit().await?;
     if let Some(car) = &car {
         car.finish(root)?;
@@ -173,11 +190,21 @@ pub async fn export(opts: &StoreOpts, first: String, second: Option<PathBuf>) ->
         .map(|k| walk::path_for_key(&dir, k))
         .collect::<Result<_>>()?;
     let mut bar = progress::spinner(Some(keys.len() as u64), "files");
-    for (key, path) in keys.iter().zip(&paths) {
-        let value = r
-            .get(key)
-            .await?
-            .with_context(|| format!("key {key:?} vanished"))?;
+    // Values are fetched 16 at a time (the store verifies each block) and written in order.
+    let mut values = futures::stream::iter(keys.iter().cloned())
+        .map(|key| {
+            let r = r.clone();
+            async move {
+                let value = r.get(&key).await?;
+                value.with_context(|| format!("key {key:?} vanished"))
+            }
+        })
+        .buffered(16);
+    for path in &paths {
+        let Some(value) = values.next().await else {
+            break;
+        };
+        let value = value?;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;

@@ -49,10 +49,16 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_ops_match_model_and_canonical_root(ops in prop::collection::vec(op(), 1..400), mbs in 1usize..6) {
+    fn random_ops_match_model_and_canonical_root(
+        ops in prop::collection::vec(op(), 1..400),
+        mbs in 1usize..6,
+        batch in prop_oneof![Just(1usize), Just(3), Just(4096)],
+    ) {
         rt().block_on(async {
             let store = Arc::new(MemoryStore::new());
-            let mut w = Writer::new(store.clone(), config(mbs)).unwrap();
+            // Small value batches keep a write in flight while later reads look for it.
+            let wconfig = HamtConfig { value_batch_blocks: batch, ..config(mbs) };
+            let mut w = Writer::new(store.clone(), wconfig.clone()).unwrap();
             let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
             for op in &ops {
                 match op {
@@ -73,7 +79,7 @@ proptest! {
                     Op::Commit => {
                         // Reopen from the root so later changes start from decoded nodes.
                         let root = w.commit().await.unwrap();
-                        w = Writer::open(store.clone(), root, config(mbs)).unwrap();
+                        w = Writer::open(store.clone(), root, wconfig.clone()).unwrap();
                     }
                 }
             }

@@ -47,6 +47,15 @@ pub struct Writer {
     config: HamtConfig,
     pending: Vec<Block>,
     pending_bytes: usize,
+    /// The previous value batch, being written while the next one fills up.
+    in_flight: Option<InFlight>,
+}
+
+/// A value batch handed to the store in a background task.
+struct InFlight {
+    /// The same blocks, kept readable until the write finishes (clones share the bytes).
+    blocks: Vec<Block>,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -61,15 +70,18 @@ impl std::fmt::Debug for Writer {
 /// The store as seen by this writer: buffered value blocks first, then the store.
 struct PendingOverlay<'a> {
     pending: &'a [Block],
+    in_flight: &'a [Block],
     store: &'a dyn BlockStore,
 }
 
 impl PendingOverlay<'_> {
     fn find(&self, cid: &Cid) -> Option<&Block> {
+        let same = |b: &&Block| b.cid.hash() == cid.hash();
         self.pending
             .iter()
             .rev()
-            .find(|b| b.cid.hash() == cid.hash())
+            .find(same)
+            .or_else(|| self.in_flight.iter().find(same))
     }
 }
 
@@ -223,6 +235,7 @@ impl Writer {
             config,
             pending: Vec::new(),
             pending_bytes: 0,
+            in_flight: None,
         })
     }
 
@@ -266,20 +279,41 @@ impl Writer {
         if self.pending.len() >= self.config.value_batch_blocks
             || self.pending_bytes >= self.config.value_batch_bytes
         {
-            self.flush_values().await?;
+            self.start_flush().await?;
         }
         Ok(())
     }
 
-    /// Sends buffered value blocks to the store.
-    pub async fn flush_values(&mut self) -> Result<()> {
+    /// Waits for the batch being written, if any.
+    async fn finish_in_flight(&mut self) -> Result<()> {
+        if let Some(f) = self.in_flight.take() {
+            f.task
+                .await
+                .map_err(|e| StoreError::Backend(format!("value write task failed: {e}")))??;
+        }
+        Ok(())
+    }
+
+    /// Hands the buffered values to the store in the background, so that hashing the next
+    /// batch overlaps with writing this one (at most one batch in flight).
+    async fn start_flush(&mut self) -> Result<()> {
+        self.finish_in_flight().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        self.store().put_many(batch).await?;
+        let blocks = batch.clone();
+        let store = self.store().clone();
+        let task = tokio::spawn(async move { store.put_many(batch).await });
+        self.in_flight = Some(InFlight { blocks, task });
         Ok(())
+    }
+
+    /// Writes every buffered value block to the store and waits for it.
+    pub async fn flush_values(&mut self) -> Result<()> {
+        self.start_flush().await?;
+        self.finish_in_flight().await
     }
 
     /// Sets `key` to point at `value`, a block already stored (or buffered).
@@ -401,6 +435,7 @@ impl Writer {
         };
         let overlay = PendingOverlay {
             pending: &self.pending,
+            in_flight: self.in_flight.as_ref().map_or(&[], |f| &f.blocks),
             store: &**self.store(),
         };
         Ok(Some(read_value(&overlay, &cid, range).await?))

@@ -20,7 +20,6 @@
 //! ```
 
 use std::cmp::Ordering;
-use std::io::Cursor;
 
 use bytes::Bytes;
 use cid::Cid;
@@ -247,23 +246,59 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Parses a whole binary CID (v0 or v1). Hand-written for speed (the `cid` crate reads through
+/// `io::Read` a byte at a time); varints must be minimal, nothing may follow the digest.
 fn parse_cid(bytes: &[u8]) -> Result<Cid, String> {
-    let mut cur = Cursor::new(bytes);
-    let cid = Cid::read_bytes(&mut cur).map_err(|e| e.to_string())?;
-    if cur.position() as usize != bytes.len() {
-        return Err("trailing bytes after the CID".into());
+    use unsigned_varint::decode;
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    if bytes.len() == 34 && bytes[0] == 0x12 && bytes[1] == 0x20 {
+        let mh = multihash::Multihash::<64>::wrap(0x12, &bytes[2..]).map_err(|e| err(&e))?;
+        return Cid::new_v0(mh).map_err(|e| err(&e));
     }
-    Ok(cid)
+    let (version, rest) = decode::u64(bytes).map_err(|e| err(&e))?;
+    if version != 1 {
+        return Err(format!("unsupported CID version {version}"));
+    }
+    let (codec, rest) = decode::u64(rest).map_err(|e| err(&e))?;
+    let (code, rest) = decode::u64(rest).map_err(|e| err(&e))?;
+    let (size, digest) = decode::u64(rest).map_err(|e| err(&e))?;
+    if size != digest.len() as u64 {
+        return Err(format!(
+            "multihash declares {size} digest bytes, {} present",
+            digest.len()
+        ));
+    }
+    let mh = multihash::Multihash::<64>::wrap(code, digest).map_err(|e| err(&e))?;
+    Ok(Cid::new_v1(codec, mh))
 }
 
 /// The DAG-CBOR encoding of a CID item: tag 42 around `0x00 || binary CID`.
 pub fn encode_cid(cid: &Cid) -> Vec<u8> {
-    let raw = cid.to_bytes();
-    let mut out = Vec::with_capacity(raw.len() + 5);
+    let mh = cid.hash();
+    // Binary CID: v0 is the bare multihash; v1 is version, codec, then the multihash. Written
+    // by hand: `Cid::to_bytes` allocates and was a tenth of an insert.
+    let mut v = unsigned_varint::encode::u64_buffer();
+    let mut c = unsigned_varint::encode::u64_buffer();
+    let mut h = unsigned_varint::encode::u64_buffer();
+    let mut sz = unsigned_varint::encode::u64_buffer();
+    let prefix: [&[u8]; 2] = match cid.version() {
+        cid::Version::V0 => [&[], &[]],
+        cid::Version::V1 => [
+            unsigned_varint::encode::u64(1, &mut v),
+            unsigned_varint::encode::u64(cid.codec(), &mut c),
+        ],
+    };
+    let code = unsigned_varint::encode::u64(mh.code(), &mut h);
+    let size = unsigned_varint::encode::u64(u64::from(mh.size()), &mut sz);
+    let raw_len = prefix[0].len() + prefix[1].len() + code.len() + size.len() + mh.digest().len();
+    let mut out = Vec::with_capacity(raw_len + 13);
     out.extend_from_slice(&TAG_CID);
-    write_head(&mut out, MAJOR_BYTES, raw.len() as u64 + 1);
+    write_head(&mut out, MAJOR_BYTES, raw_len as u64 + 1);
     out.push(0);
-    out.extend_from_slice(&raw);
+    for part in prefix.iter().chain([&code, &size]) {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(mh.digest());
     out
 }
 
@@ -869,6 +904,44 @@ mod tests {
         );
         let n = Node::decode(bytes.clone().into(), 4).unwrap();
         assert_eq!(n.encode_stored().unwrap(), bytes);
+    }
+
+    #[test]
+    fn encode_cid_matches_the_cid_crate() {
+        use multihash::Multihash;
+        let v0 = Cid::new_v0(Multihash::wrap(0x12, &[7u8; 32]).unwrap()).unwrap();
+        let big_codec = Cid::new_v1(0x0129, Multihash::wrap(0x1e, &[1u8; 32]).unwrap());
+        let short = Cid::new_v1(RAW, Multihash::wrap(0x00, b"hi").unwrap());
+        for cid in [
+            v0,
+            big_codec,
+            short,
+            cid_of(DAG_CBOR, HashAlg::Sha2_256, b"x"),
+        ] {
+            let item = encode_cid(&cid);
+            let mut want = TAG_CID.to_vec();
+            let raw = cid.to_bytes();
+            write_head(&mut want, MAJOR_BYTES, raw.len() as u64 + 1);
+            want.push(0);
+            want.extend_from_slice(&raw);
+            assert_eq!(item, want);
+            assert_eq!(decode_cid_item(&item), Some(cid));
+            assert_eq!(parse_cid(&raw), Ok(cid));
+            let mut cur = std::io::Cursor::new(&raw[..]);
+            assert_eq!(Cid::read_bytes(&mut cur).unwrap(), cid);
+        }
+        // Truncated, trailing, non-minimal varint, version 2, oversized digest: all errors.
+        let raw = cid_of(RAW, HashAlg::Blake3, b"x").to_bytes();
+        for bad in [
+            raw[..raw.len() - 1].to_vec(),
+            [raw.clone(), vec![0]].concat(),
+            [vec![0x81, 0x00], raw[1..].to_vec()].concat(),
+            [vec![0x02], raw[1..].to_vec()].concat(),
+            [vec![0x01, 0x55, 0x13, 0x41], vec![0u8; 65]].concat(),
+            vec![],
+        ] {
+            assert!(parse_cid(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cid::Cid;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use ipld_core::ipld::Ipld;
 
 use super::cache::NodeCache;
@@ -47,15 +48,20 @@ pub struct Writer {
     config: HamtConfig,
     pending: Vec<Block>,
     pending_bytes: usize,
-    /// The previous value batch, being written while the next one fills up.
+    /// The previous value batch, being written while the next one fills up. Reads wait for
+    /// it (rare while writing) instead of keeping a second copy of the batch.
     in_flight: Option<InFlight>,
 }
 
-/// A value batch handed to the store in a background task.
-struct InFlight {
-    /// The same blocks, kept readable until the write finishes (clones share the bytes).
-    blocks: Vec<Block>,
-    task: tokio::task::JoinHandle<Result<(), StoreError>>,
+/// A value batch being written by a background task; awaitable from `&self` by cloning.
+type InFlight = Shared<BoxFuture<'static, Result<(), Arc<StoreError>>>>;
+
+/// Waits for an in-flight batch and turns its shared error back into a store error.
+async fn settle(f: InFlight) -> Result<(), StoreError> {
+    f.await.map_err(|e| match Arc::try_unwrap(e) {
+        Ok(e) => e,
+        Err(e) => StoreError::Backend(e.to_string()),
+    })
 }
 
 impl std::fmt::Debug for Writer {
@@ -70,18 +76,15 @@ impl std::fmt::Debug for Writer {
 /// The store as seen by this writer: buffered value blocks first, then the store.
 struct PendingOverlay<'a> {
     pending: &'a [Block],
-    in_flight: &'a [Block],
     store: &'a dyn BlockStore,
 }
 
 impl PendingOverlay<'_> {
     fn find(&self, cid: &Cid) -> Option<&Block> {
-        let same = |b: &&Block| b.cid.hash() == cid.hash();
         self.pending
             .iter()
             .rev()
-            .find(same)
-            .or_else(|| self.in_flight.iter().find(same))
+            .find(|b| b.cid.hash() == cid.hash())
     }
 }
 
@@ -287,9 +290,7 @@ impl Writer {
     /// Waits for the batch being written, if any.
     async fn finish_in_flight(&mut self) -> Result<()> {
         if let Some(f) = self.in_flight.take() {
-            f.task
-                .await
-                .map_err(|e| StoreError::Backend(format!("value write task failed: {e}")))??;
+            settle(f).await?;
         }
         Ok(())
     }
@@ -303,10 +304,17 @@ impl Writer {
         }
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        let blocks = batch.clone();
         let store = self.store().clone();
         let task = tokio::spawn(async move { store.put_many(batch).await });
-        self.in_flight = Some(InFlight { blocks, task });
+        let joined = async move {
+            match task.await {
+                Ok(r) => r.map_err(Arc::new),
+                Err(e) => Err(Arc::new(StoreError::Backend(format!(
+                    "value write task failed: {e}"
+                )))),
+            }
+        };
+        self.in_flight = Some(joined.boxed().shared());
         Ok(())
     }
 
@@ -433,9 +441,11 @@ impl Writer {
         let Some(cid) = self.get_pointer(key).await? else {
             return Ok(None);
         };
+        if let Some(f) = &self.in_flight {
+            settle(f.clone()).await?;
+        }
         let overlay = PendingOverlay {
             pending: &self.pending,
-            in_flight: self.in_flight.as_ref().map_or(&[], |f| &f.blocks),
             store: &**self.store(),
         };
         Ok(Some(read_value(&overlay, &cid, range).await?))

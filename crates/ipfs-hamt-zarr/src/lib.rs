@@ -103,6 +103,8 @@ pub struct HamtZarrStore {
     cipher: Option<ValueCipher>,
     metadata: Mutex<HashMap<String, Bytes>>,
     index: Mutex<Option<KeyIndex>>,
+    /// Held while the index is built, so concurrent listings scan the tree once.
+    index_build: tokio::sync::Mutex<()>,
     counters: Counters,
 }
 
@@ -157,6 +159,7 @@ impl HamtZarrStore {
             cipher: None,
             metadata: Mutex::new(HashMap::new()),
             index: Mutex::new(None),
+            index_build: tokio::sync::Mutex::new(()),
             counters: Counters::default(),
         }
     }
@@ -370,20 +373,30 @@ impl HamtZarrStore {
         if self.index.lock().map_err(|_| Self::poisoned())?.is_some() {
             return Ok(());
         }
+        // One builder at a time; writers are held off while a writable tree is scanned, so no
+        // write can slip between the scan and the index.
+        let _building = self.index_build.lock().await;
         let keys: Vec<String> = match &self.mode {
-            Mode::ReadOnly(r) => r.keys().try_collect().await.map_err(storage_err)?,
-            Mode::Writable(w) => {
-                // Holding the writer lock: no write can slip between the scan and the index.
-                let w = w.lock().await;
-                let keys = w.keys().await.map_err(storage_err)?;
-                let mut idx = self.index.lock().map_err(|_| Self::poisoned())?;
-                if idx.is_none() {
-                    *idx = Some(keys.into_iter().map(|k| (k, None)).collect());
-                    self.counters.index_builds.fetch_add(1, Ordering::Relaxed);
+            Mode::ReadOnly(r) => {
+                if self.index.lock().map_err(|_| Self::poisoned())?.is_some() {
+                    return Ok(());
                 }
+                r.keys().try_collect().await.map_err(storage_err)?
+            }
+            Mode::Writable(w) => {
+                let w = w.lock().await;
+                if self.index.lock().map_err(|_| Self::poisoned())?.is_some() {
+                    return Ok(());
+                }
+                let keys = w.keys().await.map_err(storage_err)?;
+                self.set_index(keys)?;
                 return Ok(());
             }
         };
+        self.set_index(keys)
+    }
+
+    fn set_index(&self, keys: Vec<String>) -> Result<(), StorageError> {
         let mut idx = self.index.lock().map_err(|_| Self::poisoned())?;
         if idx.is_none() {
             *idx = Some(keys.into_iter().map(|k| (k, None)).collect());

@@ -253,3 +253,42 @@ async fn encrypted_values_are_sealed_and_wrong_keys_fail() {
     let err = wrong.get(&key("a/c/0")).await.unwrap_err();
     assert!(err.to_string().contains("decryption failed"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_py_hamt_golden_dataset_with_one_scan() {
+    let dir = std::env::var_os("IPFS_HAMT_GOLDEN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+        });
+    let car = Arc::new(ipfs_hamt::store::CarStore::open(dir.join("cars/zarr_plain.car")).unwrap());
+    let root = car.roots()[0];
+    let s = Arc::new(HamtZarrStore::open(car, root, HamtConfig::default()).unwrap());
+    // Concurrent first listings scan the tree once.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.list().await.unwrap().len() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 40);
+    }
+    let top = s.list_dir(&StorePrefix::root()).await.unwrap();
+    assert_eq!(top.keys(), &[key("zarr.json")]);
+    let names: Vec<&str> = top.prefixes().iter().map(|p| p.as_str()).collect();
+    assert_eq!(names, ["lat/", "lon/", "temperature/", "time/"]);
+    let t = s
+        .list_dir(&StorePrefix::new("temperature/c/").unwrap())
+        .await
+        .unwrap();
+    assert!(t.keys().is_empty());
+    assert_eq!(t.prefixes().len(), 4);
+    assert_eq!(
+        s.size_prefix(&StorePrefix::new("lat/").unwrap())
+            .await
+            .unwrap(),
+        140 + 695
+    );
+    assert_eq!(s.stats().index_builds, 1);
+}

@@ -142,10 +142,11 @@ impl EncryptionKey {
 
     /// A fresh random key from the system generator.
     pub fn generate() -> Result<Self, CryptError> {
-        let key = Key::try_generate().map_err(|e| CryptError::Random(e.to_string()))?;
-        let mut arr = [0u8; KEY_LEN];
-        arr.copy_from_slice(&key);
-        Ok(EncryptionKey(arr))
+        let mut key = Key::try_generate().map_err(|e| CryptError::Random(e.to_string()))?;
+        let mut out = EncryptionKey([0u8; KEY_LEN]);
+        out.0.copy_from_slice(&key);
+        key.zeroize();
+        Ok(out)
     }
 
     /// The key bytes. Handle with care: do not log or print them.
@@ -154,7 +155,10 @@ impl EncryptionKey {
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(&Key::from(self.0))
+        let mut k = Key::from(self.0);
+        let cipher = XChaCha20Poly1305::new(&k);
+        k.zeroize();
+        cipher
     }
 }
 

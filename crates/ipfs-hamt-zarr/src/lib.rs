@@ -483,11 +483,13 @@ impl AsyncReadableStorageTraits for HamtZarrStore {
         let Some(value) = self.locate(key.as_str()).await? else {
             return Ok(None);
         };
-        let mut out = Vec::new();
-        for range in byte_ranges {
-            out.push(Ok(self.read_range(&value, range).await?));
-        }
-        Ok(Some(futures::stream::iter(out).boxed()))
+        // Ranges of a UnixFS value fetch their leaves concurrently.
+        let ranges: Vec<ByteRange> = byte_ranges.collect();
+        let value = &value;
+        let out =
+            futures::future::try_join_all(ranges.into_iter().map(|r| self.read_range(value, r)))
+                .await?;
+        Ok(Some(futures::stream::iter(out.into_iter().map(Ok)).boxed()))
     }
 
     async fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {

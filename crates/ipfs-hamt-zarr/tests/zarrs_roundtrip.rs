@@ -158,9 +158,27 @@ fn zarrs_reads_py_hamt_encrypted_dataset() {
 
 #[test]
 fn zstd_and_sharded_arrays_round_trip_through_a_root_cid() {
+    round_trip(None);
+}
+
+#[test]
+fn encrypted_sharded_arrays_round_trip_with_ranges_after_decryption() {
+    round_trip(Some(ValueCipher::new(
+        EncryptionKey::from([5u8; 32]),
+        b"h".to_vec(),
+    )));
+}
+
+fn round_trip(cipher: Option<ValueCipher>) {
     let rt = runtime();
     let blocks = Arc::new(MemoryStore::new());
-    let store = Arc::new(HamtZarrStore::create(blocks.clone(), HamtConfig::default()).unwrap());
+    let open = |s: HamtZarrStore| match &cipher {
+        Some(c) => s.with_encryption(c.clone()),
+        None => s,
+    };
+    let store = Arc::new(open(
+        HamtZarrStore::create(blocks.clone(), HamtConfig::default()).unwrap(),
+    ));
     let storage = Arc::new(sync_store(store.clone(), rt.handle().clone()));
     let data: Vec<u16> = (0..64 * 64u32).map(|i| (i * 7 % 65521) as u16).collect();
 
@@ -185,7 +203,9 @@ fn zstd_and_sharded_arrays_round_trip_through_a_root_cid() {
     let root = rt.block_on(store.commit()).unwrap();
 
     // Reopen from the root CID alone, read-only.
-    let ro = Arc::new(HamtZarrStore::open(blocks, root, HamtConfig::default()).unwrap());
+    let ro = Arc::new(open(
+        HamtZarrStore::open(blocks, root, HamtConfig::default()).unwrap(),
+    ));
     let storage = Arc::new(sync_store(ro.clone(), rt.handle().clone()));
     let subset = ArraySubset::new_with_ranges(&[3..41, 17..50]);
     let want: Vec<u16> = (3..41usize)

@@ -238,8 +238,10 @@ pub async fn put(
     key: &str,
     file: &Path,
     tree: TreeOpts,
+    crypt: &CryptOpts,
 ) -> Result<()> {
     let config = config(tree)?;
+    let cipher = cipher(crypt)?;
     let data = if file == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -252,7 +254,10 @@ pub async fn put(
     let s = stores::open_disk(opts, "put")?;
     let root = s.root(Some(cid)).await?;
     let mut w = Writer::open(s.store.clone(), root, config)?;
-    w.insert(key, data).await?;
+    match &cipher {
+        Some(c) => c.insert(&mut w, key, &data).await?,
+        None => w.insert(key, data).await?,
+    }
     println(w.commit().await?)
 }
 

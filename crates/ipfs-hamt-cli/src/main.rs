@@ -60,7 +60,7 @@ pub struct TreeOpts {
 /// Value encryption, py-hamt's `SimpleEncryptedZarrHAMTStore` format.
 #[derive(Args, Clone, Default)]
 pub struct CryptOpts {
-    /// Encrypt (import) or decrypt (export, get) every value with XChaCha20-Poly1305 under the
+    /// Encrypt (import, put) or decrypt (export, get) every value with XChaCha20-Poly1305 under the
     /// key in FILE: 32 raw bytes or 64 hex characters. Keys (paths) stay in clear.
     #[arg(long, value_name = "FILE")]
     pub encrypt_key_file: Option<PathBuf>,
@@ -151,6 +151,8 @@ enum Cmd {
         file: PathBuf,
         #[command(flatten)]
         tree: TreeOpts,
+        #[command(flatten)]
+        crypt: CryptOpts,
     },
     /// Remove KEY and print the new root.
     Rm {
@@ -267,7 +269,8 @@ async fn run(cli: Cli) -> Result<()> {
             key,
             file,
             tree,
-        } => cmd::put(o, &cid, &key, &file, tree).await,
+            crypt,
+        } => cmd::put(o, &cid, &key, &file, tree, &crypt).await,
         Cmd::Rm { cid, key, tree } => cmd::rm(o, &cid, &key, tree).await,
         Cmd::Stat { cid, json } => cmd::stat(o, cid.as_deref(), json).await,
         Cmd::Verify { cid, all, json } => {

@@ -209,3 +209,44 @@ fn reads_and_writes_py_hamt_encrypted_zarr() {
         "--encrypt-key-file",
     );
 }
+
+#[test]
+fn encrypted_import_put_get_on_the_disk_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let st = tmp.path().join("blocks.redb");
+    let st = st.to_str().unwrap();
+    let keyf = tmp.path().join("k");
+    std::fs::write(&keyf, format!("{KEY_HEX}\n")).unwrap();
+    let k = keyf.to_str().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    std::fs::write(dir.join("a/x"), b"hello x").unwrap();
+    let enc = ["--encrypt-key-file", k, "--header", "h1", "--store", st];
+    let root =
+        String::from_utf8(ok(&[&["import", dir.to_str().unwrap()][..], &enc].concat())).unwrap();
+    let root = root.trim();
+    let v = tmp.path().join("v");
+    std::fs::write(&v, b"new value").unwrap();
+    let root2 = String::from_utf8(ok(
+        &[&["put", root, "b", v.to_str().unwrap()][..], &enc].concat()
+    ))
+    .unwrap();
+    let root2 = root2.trim();
+    assert_eq!(ok(&[&["get", root2, "b"][..], &enc].concat()), b"new value");
+    assert_eq!(ok(&[&["get", root2, "a/x"][..], &enc].concat()), b"hello x");
+    assert_eq!(ok(&["get", root2, "b", "--store", st]).len(), 9 + 40);
+    fails(
+        &[
+            "get",
+            root2,
+            "b",
+            "--store",
+            st,
+            "--encrypt-key-file",
+            k,
+            "--header",
+            "h2",
+        ],
+        "decryption failed",
+    );
+}

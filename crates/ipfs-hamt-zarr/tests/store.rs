@@ -292,3 +292,29 @@ async fn lists_py_hamt_golden_dataset_with_one_scan() {
     );
     assert_eq!(s.stats().index_builds, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_encrypted_values_round_trip() {
+    let blocks = Arc::new(MemoryStore::new());
+    let w = HamtZarrStore::create(blocks.clone(), HamtConfig::default())
+        .unwrap()
+        .with_encryption(cipher());
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 253) as u8).collect();
+    w.set(&key("big"), Bytes::from(big.clone())).await.unwrap();
+    let root = w.commit().await.unwrap();
+    let r = HamtZarrStore::open(blocks, root, HamtConfig::default())
+        .unwrap()
+        .with_encryption(cipher());
+    assert_eq!(
+        r.size_key(&key("big")).await.unwrap(),
+        Some(big.len() as u64)
+    );
+    assert_eq!(r.size().await.unwrap(), big.len() as u64);
+    let tail = r
+        .get_partial(&key("big"), ByteRange::Suffix(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&tail[..], &big[big.len() - 5..]);
+    assert_eq!(r.get(&key("big")).await.unwrap().unwrap(), big);
+}

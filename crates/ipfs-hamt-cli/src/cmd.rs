@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use ipfs_hamt::block::Block;
+use ipfs_hamt::crypt::{EncryptionKey, ValueCipher};
 use ipfs_hamt::hamt::{diff as hamt_diff, ChangeKind};
 use ipfs_hamt::store::{car::write_car, BlockStore, CarStore, SharedStore, StoreError};
 use ipfs_hamt::verify::verify_tree;
@@ -15,7 +16,7 @@ use ipfs_hamt::{ByteRange, Cid, HamtConfig, Reader, Writer};
 use serde_json::json;
 
 use crate::stores::{self, is_cid, require_root_arg};
-use crate::{progress, walk, StoreOpts, TreeOpts};
+use crate::{progress, walk, CryptOpts, StoreOpts, TreeOpts};
 
 /// Bytes of blocks copied per transaction by `car import`.
 const COPY_BATCH_BYTES: usize = 8 << 20;
@@ -24,6 +25,35 @@ fn config(tree: TreeOpts) -> Result<HamtConfig> {
     Ok(HamtConfig {
         max_bucket_size: usize::try_from(tree.bucket_size).context("bucket size too large")?,
         ..HamtConfig::default()
+    })
+}
+
+/// The cipher the options ask for (`--encrypt-key-file`), if any.
+fn cipher(c: &CryptOpts) -> Result<Option<ValueCipher>> {
+    let Some(path) = &c.encrypt_key_file else {
+        return Ok(None);
+    };
+    let contents = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
+    let key = EncryptionKey::from_key_file(&contents)
+        .with_context(|| format!("invalid key file {}", path.display()))?;
+    Ok(Some(ValueCipher::new(key, c.header.as_bytes().to_vec())))
+}
+
+/// The value of `key` (decrypted with `cipher`), restricted to `range`.
+async fn read_value(
+    r: &Reader,
+    cipher: Option<&ValueCipher>,
+    key: &str,
+    range: ByteRange,
+) -> Result<Option<bytes::Bytes>> {
+    Ok(match cipher {
+        None => r.get_range(key, range).await?,
+        Some(c) => c
+            .get_range(r, key, range)
+            .await
+            .with_context(|| format!("cannot decrypt {key:?}"))?,
     })
 }
 
@@ -45,7 +75,9 @@ pub async fn import(
     tree: TreeOpts,
     batch_bytes: u64,
     json: bool,
+    crypt: &CryptOpts,
 ) -> Result<()> {
+    let cipher = cipher(crypt)?;
     let files = walk::regular_files(dir)?;
     let total: u64 = files.iter().map(|f| f.len).sum();
     let config = HamtConfig {
@@ -90,7 +122,10 @@ pub async fn import(
     while let Some(item) = rx.recv().await {
         let (key, data) = item?;
         let len = data.len() as u64;
-        writer.insert(&key, data).await?;
+        match &cipher {
+            Some(c) => c.insert(&mut writer, &key, &data).await?,
+            None => writer.insert(&key, data).await?,
+        }
         bar.inc_item(len);
     }
     reader.await.context("file reader thread failed")?;
@@ -157,12 +192,14 @@ pub async fn get(
     second: Option<String>,
     output: Option<PathBuf>,
     range: ByteRange,
+    crypt: &CryptOpts,
 ) -> Result<()> {
     let (root, key) = cid_and_arg(opts, first, second, "KEY", |k| k)?;
+    let cipher = cipher(crypt)?;
     let s = stores::open(opts)?;
     let root = s.root(root.as_deref()).await?;
     let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
-    let Some(value) = r.get_range(&key, range).await? else {
+    let Some(value) = read_value(&r, cipher.as_ref(), &key, range).await? else {
         bail!("key not found: {key:?}");
     };
     match output {
@@ -178,8 +215,14 @@ pub async fn get(
     Ok(())
 }
 
-pub async fn export(opts: &StoreOpts, first: String, second: Option<PathBuf>) -> Result<()> {
+pub async fn export(
+    opts: &StoreOpts,
+    first: String,
+    second: Option<PathBuf>,
+    crypt: &CryptOpts,
+) -> Result<()> {
     let (root, dir) = cid_and_arg(opts, first, second, "DIR", PathBuf::from)?;
+    let cipher = cipher(crypt)?;
     let s = stores::open(opts)?;
     let root = s.root(root.as_deref()).await?;
     let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
@@ -191,13 +234,12 @@ pub async fn export(opts: &StoreOpts, first: String, second: Option<PathBuf>) ->
         .collect::<Result<_>>()?;
     let mut bar = progress::spinner(Some(keys.len() as u64), "files");
     // Values are fetched 16 at a time (the store verifies each block) and written in order.
-    let mut values = futures::stream::iter(keys.iter().cloned())
-        .map(|key| {
-            let r = r.clone();
-            async move {
-                let value = r.get(&key).await?;
-                value.with_context(|| format!("key {key:?} vanished"))
-            }
+    let (r, cipher) = (&r, cipher.as_ref());
+    let mut values = futures::stream::iter(keys.iter())
+        .map(|key| async move {
+            read_value(r, cipher, key, ByteRange::Full)
+                .await?
+                .with_context(|| format!("key {key:?} vanished"))
         })
         .buffered(16);
     for path in &paths {
@@ -223,8 +265,10 @@ pub async fn put(
     key: &str,
     file: &Path,
     tree: TreeOpts,
+    crypt: &CryptOpts,
 ) -> Result<()> {
     let config = config(tree)?;
+    let cipher = cipher(crypt)?;
     let data = if file == Path::new("-") {
         let mut buf = Vec::new();
         std::io::stdin()
@@ -237,7 +281,10 @@ pub async fn put(
     let s = stores::open_disk(opts, "put")?;
     let root = s.root(Some(cid)).await?;
     let mut w = Writer::open(s.store.clone(), root, config)?;
-    w.insert(key, data).await?;
+    match &cipher {
+        Some(c) => c.insert(&mut w, key, &data).await?,
+        None => w.insert(key, data).await?,
+    }
     println(w.commit().await?)
 }
 

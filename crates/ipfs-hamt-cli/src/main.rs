@@ -57,6 +57,24 @@ pub struct TreeOpts {
     pub bucket_size: u64,
 }
 
+/// Value encryption, py-hamt's `SimpleEncryptedZarrHAMTStore` format.
+#[derive(Args, Clone, Default)]
+pub struct CryptOpts {
+    /// Encrypt (import, put) or decrypt (export, get) every value with XChaCha20-Poly1305 under the
+    /// key in FILE: 32 raw bytes or 64 hex characters. Keys (paths) stay in clear.
+    #[arg(long, value_name = "FILE")]
+    pub encrypt_key_file: Option<PathBuf>,
+    /// Associated data authenticated with every value (py-hamt's `header`); not stored, so
+    /// readers must pass the same one.
+    #[arg(
+        long,
+        value_name = "H",
+        requires = "encrypt_key_file",
+        default_value = ""
+    )]
+    pub header: String,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Store every regular file under DIR (key = path relative to DIR, `/`-separated) and print
@@ -73,6 +91,8 @@ enum Cmd {
         /// Print a JSON object instead of the bare CID.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        crypt: CryptOpts,
     },
     /// Write every key as a file under DIR (the reverse of import): `export [CID] DIR`.
     #[command(
@@ -85,6 +105,8 @@ enum Cmd {
         /// The directory to create or fill.
         #[arg(value_name = "DIR")]
         second: Option<PathBuf>,
+        #[command(flatten)]
+        crypt: CryptOpts,
     },
     /// List keys (sorted), optionally only those starting with PREFIX: `ls [CID] [PREFIX]`.
     #[command(
@@ -116,6 +138,8 @@ enum Cmd {
         /// Only bytes A..=B (`A-B`), from A (`A-`) or the last N (`-N`).
         #[arg(long, value_name = "A-B", value_parser = parse_range, allow_hyphen_values = true)]
         range: Option<ByteRange>,
+        #[command(flatten)]
+        crypt: CryptOpts,
     },
     /// Set KEY to the contents of FILE (`-` for stdin) and print the new root.
     Put {
@@ -127,6 +151,8 @@ enum Cmd {
         file: PathBuf,
         #[command(flatten)]
         tree: TreeOpts,
+        #[command(flatten)]
+        crypt: CryptOpts,
     },
     /// Remove KEY and print the new root.
     Rm {
@@ -223,21 +249,28 @@ async fn run(cli: Cli) -> Result<()> {
             tree,
             batch_bytes,
             json,
-        } => cmd::import(o, &dir, tree, batch_bytes, json).await,
-        Cmd::Export { first, second } => cmd::export(o, first, second).await,
+            crypt,
+        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt).await,
+        Cmd::Export {
+            first,
+            second,
+            crypt,
+        } => cmd::export(o, first, second, &crypt).await,
         Cmd::Ls { first, second } => cmd::ls(o, first, second).await,
         Cmd::Get {
             first,
             second,
             output,
             range,
-        } => cmd::get(o, first, second, output, range.unwrap_or_default()).await,
+            crypt,
+        } => cmd::get(o, first, second, output, range.unwrap_or_default(), &crypt).await,
         Cmd::Put {
             cid,
             key,
             file,
             tree,
-        } => cmd::put(o, &cid, &key, &file, tree).await,
+            crypt,
+        } => cmd::put(o, &cid, &key, &file, tree, &crypt).await,
         Cmd::Rm { cid, key, tree } => cmd::rm(o, &cid, &key, tree).await,
         Cmd::Stat { cid, json } => cmd::stat(o, cid.as_deref(), json).await,
         Cmd::Verify { cid, all, json } => {
@@ -285,8 +318,14 @@ fn main() -> ExitCode {
             }
             // One line: clap's first line, without its "error: " prefix.
             let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or("invalid arguments");
-            let line = line.strip_prefix("error: ").unwrap_or(line);
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            // "the following required arguments were not provided:" names them next.
+            let line = match (first.ends_with(':'), lines.next()) {
+                (true, Some(next)) => format!("{first} {next}"),
+                _ => first.to_string(),
+            };
             eprintln!("ipfs-hamt: {line} (see --help)");
             return ExitCode::from(2);
         }

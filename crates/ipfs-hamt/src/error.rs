@@ -55,6 +55,9 @@ pub enum Error {
     /// A value could not be encoded or decoded as DAG-CBOR.
     #[error("value codec error: {0}")]
     Value(String),
+    /// An encrypted value could not be sealed or opened (wrong key or header, damaged data).
+    #[error(transparent)]
+    Crypt(#[from] crate::crypt::CryptError),
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]
     BadValue {

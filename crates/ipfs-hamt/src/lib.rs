@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod crypt;
 pub mod range;
 pub mod store;
 pub mod unixfs;

@@ -183,7 +183,8 @@ async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp
         Ok(r) => r,
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("ipfs-hamt: serve: GET {key:?} from {peer}: {msg}");
+            let method = if head { "HEAD" } else { "GET" };
+            eprintln!("ipfs-hamt: serve: {method} {key:?} from {peer}: {msg}");
             text(StatusCode::INTERNAL_SERVER_ERROR, &msg)
         }
     }

@@ -336,6 +336,59 @@ fn serves_the_encrypted_golden_dataset_decrypted() {
     assert_eq!(sealed.len(), n + 40);
 }
 
+/// Reads an unsigned LEB128 varint at `*pos`.
+fn varint(b: &[u8], pos: &mut usize) -> usize {
+    let (mut v, mut shift) = (0usize, 0);
+    loop {
+        let byte = b[*pos];
+        *pos += 1;
+        v |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// A store error (here a value block missing from the CAR) is a 500 with a one-line body; the
+/// other keys are still served.
+#[test]
+fn store_errors_are_500() {
+    let case = zarr_case("zarr_plain");
+    let car = std::fs::read(golden().join("cars/zarr_plain.car")).unwrap();
+    // CARv1: varint-prefixed header, then varint-prefixed (CID, block) sections; the HAMT root
+    // node comes first, so dropping the last section drops a value block.
+    let mut pos = 0;
+    let header_len = varint(&car, &mut pos);
+    pos += header_len;
+    let mut last = pos;
+    while pos < car.len() {
+        last = pos;
+        let n = varint(&car, &mut pos);
+        pos += n;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.car");
+    std::fs::write(&broken, &car[..last]).unwrap();
+    let srv = Server::start(&["--car", broken.to_str().unwrap()]);
+    let mut failed = Vec::new();
+    for key in case["keys"].as_array().unwrap() {
+        let key = key.as_str().unwrap();
+        let r = srv.get(&format!("/{key}"));
+        match r.status {
+            200 => {}
+            500 => {
+                let body = String::from_utf8(r.body).unwrap();
+                assert_eq!(body.trim_end().lines().count(), 1, "{body:?}");
+                failed.push(key.to_string());
+            }
+            s => panic!("{key}: status {s}"),
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(srv.get("/nope").status, 404);
+}
+
 /// A value over 1 MiB is stored as a UnixFS file: HEAD and ranges read its size and only the
 /// leaves they need.
 #[test]

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET="${CARGO_TARGET_DIR:-target}"
+case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 VENV="$TARGET/pyenv"
 # Pinned: the versions these tests were verified with.
 PY_PKGS=(zarr==3.1.6 numcodecs==0.16.6 fsspec==2026.9.0 aiohttp==3.14.5 requests==2.34.2
@@ -19,4 +20,4 @@ fi
 
 cargo build -q -p ipfs-hamt-cli --locked
 # pytest exits 5 when it collects no tests: that fails too (set -e).
-IPFS_HAMT_BIN="$PWD/$TARGET/debug/ipfs-hamt" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python
+IPFS_HAMT_BIN="$TARGET/debug/ipfs-hamt" "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/python

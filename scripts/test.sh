@@ -16,3 +16,6 @@ fi
 echo "test.sh: IPFS node at $IPFS_RPC_URL (gateway $IPFS_GATEWAY_URL)" >&2
 
 cargo test --workspace --locked "$@"
+
+# zarr-python reads a dataset served by `ipfs-hamt serve` over HTTP.
+./scripts/test-python.sh

@@ -29,7 +29,7 @@ fn config(tree: TreeOpts) -> Result<HamtConfig> {
 }
 
 /// The cipher the options ask for (`--encrypt-key-file`), if any.
-fn cipher(c: &CryptOpts) -> Result<Option<ValueCipher>> {
+pub(crate) fn cipher(c: &CryptOpts) -> Result<Option<ValueCipher>> {
     let Some(path) = &c.encrypt_key_file else {
         return Ok(None);
     };
@@ -65,7 +65,7 @@ fn print(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn println(text: impl std::fmt::Display) -> Result<()> {
+pub(crate) fn println(text: impl std::fmt::Display) -> Result<()> {
     print(&format!("{text}\n"))
 }
 

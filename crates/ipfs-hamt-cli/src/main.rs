@@ -19,6 +19,7 @@ use ipfs_hamt::ByteRange;
 
 mod cmd;
 mod progress;
+mod serve;
 mod stores;
 mod walk;
 
@@ -60,7 +61,7 @@ pub struct TreeOpts {
 /// Value encryption, py-hamt's `SimpleEncryptedZarrHAMTStore` format.
 #[derive(Args, Clone, Default)]
 pub struct CryptOpts {
-    /// Encrypt (import, put) or decrypt (export, get) every value with XChaCha20-Poly1305 under the
+    /// Encrypt (import, put) or decrypt (export, get, serve) every value with XChaCha20-Poly1305 under the
     /// key in FILE: 32 raw bytes or 64 hex characters. Keys (paths) stay in clear.
     #[arg(long, value_name = "FILE")]
     pub encrypt_key_file: Option<PathBuf>,
@@ -195,6 +196,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the dataset read-only over HTTP as a plain Zarr v3 store: `GET /KEY` (with
+    /// `Range`) and `HEAD`, values decrypted with --encrypt-key-file. Prints
+    /// `serving CID on http://ADDR` first; stops on Ctrl-C.
+    Serve {
+        /// The root (optional with --car).
+        cid: Option<String>,
+        /// Address to listen on (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:8000", value_name = "HOST:PORT")]
+        addr: String,
+        #[command(flatten)]
+        crypt: CryptOpts,
+    },
     /// CAR files: copy a tree out of the store, or blocks into it.
     #[command(subcommand)]
     Car(CarCmd),
@@ -281,6 +294,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Diff { cid_a, cid_b, json } => cmd::diff(o, &cid_a, &cid_b, json).await,
+        Cmd::Serve { cid, addr, crypt } => serve::serve(o, cid.as_deref(), &addr, &crypt).await,
         Cmd::Car(CarCmd::Export { cid, out }) => cmd::car_export(o, &cid, &out).await,
         Cmd::Car(CarCmd::Import { input, json }) => cmd::car_import(o, &input, json).await,
     }

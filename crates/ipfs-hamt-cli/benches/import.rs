@@ -29,7 +29,11 @@ fn make_dataset(dir: &Path, files: usize, size: usize) -> u64 {
     let mut total = 0;
     let mut buf = vec![0u8; size];
     std::fs::create_dir_all(dir).expect("mkdir");
-    std::fs::write(dir.join("zarr.json"), br#"{"zarr_format":3,"node_type":"group"}"#).expect("write");
+    std::fs::write(
+        dir.join("zarr.json"),
+        br#"{"zarr_format":3,"node_type":"group"}"#,
+    )
+    .expect("write");
     let side = (files as f64).sqrt().ceil() as usize;
     for i in 0..files {
         let p = dir.join(format!("temperature/c/{}/{}", i / side, i % side));
@@ -96,7 +100,10 @@ fn row(name: &str, d: Duration, bytes: u64, files: usize, limit: Duration) {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let files = args.first().copied().unwrap_or(5000);
     let size = args.get(1).copied().unwrap_or(20_000);
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
@@ -110,16 +117,48 @@ fn main() {
     // Warm the page cache for both runs alike.
     let _ = physical_limit(&data, &base.join("sink.bin"));
     let limit = physical_limit(&data, &base.join("sink.bin"));
-    let (import, root) = cli(&["import", data.to_str().expect("utf8"), "--store", store.to_str().expect("utf8")]);
-    let (export, _) = cli(&["export", &root, restored.to_str().expect("utf8"), "--store", store.to_str().expect("utf8")]);
+    let (import, root) = cli(&[
+        "import",
+        data.to_str().expect("utf8"),
+        "--store",
+        store.to_str().expect("utf8"),
+    ]);
+    let (export, _) = cli(&[
+        "export",
+        &root,
+        restored.to_str().expect("utf8"),
+        "--store",
+        store.to_str().expect("utf8"),
+    ]);
 
-    println!("{files} files x {size} bytes = {:.0} MB, root {root}", bytes as f64 / 1e6);
+    println!(
+        "{files} files x {size} bytes = {:.0} MB, root {root}",
+        bytes as f64 / 1e6
+    );
     println!();
     println!("| step | time | MB/s | files/s | % of physical limit |");
     println!("|---|---|---|---|---|");
-    row("physical limit (read + blake3 + write once + fsync)", limit, bytes, files, limit);
-    row("`ipfs-hamt import` into the disk store", import, bytes, files, limit);
-    row("`ipfs-hamt export` from the disk store", export, bytes, files, limit);
+    row(
+        "physical limit (read + blake3 + write once + fsync)",
+        limit,
+        bytes,
+        files,
+        limit,
+    );
+    row(
+        "`ipfs-hamt import` into the disk store",
+        import,
+        bytes,
+        files,
+        limit,
+    );
+    row(
+        "`ipfs-hamt export` from the disk store",
+        export,
+        bytes,
+        files,
+        limit,
+    );
     let store_size = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
     println!();
     println!("store file: {:.0} MB", store_size as f64 / 1e6);

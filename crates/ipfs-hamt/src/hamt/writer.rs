@@ -271,14 +271,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Sends buffered value blocks to the store.
+    /// Sends buffered value blocks to the store. If the store fails they stay buffered.
     pub async fn flush_values(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
+        // Kept until the store took them: after a failed write a later flush or commit
+        // retries them (block clones share their bytes).
+        let batch = self.pending.clone();
         self.store().put_many(batch).await?;
+        self.pending.clear();
+        self.pending_bytes = 0;
         Ok(())
     }
 

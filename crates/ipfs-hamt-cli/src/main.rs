@@ -27,7 +27,7 @@ mod walk;
     name = "ipfs-hamt",
     version,
     about = "py-hamt compatible HAMTs on content-addressed stores",
-    after_help = "Store options (--store, --car) may come before or after the subcommand.\n\
+    after_help = "Store options (--store, --car, --kubo, --gateway) may come before or after the subcommand.\n\
                   With --car, a CID argument may be omitted: it defaults to the CAR's single root."
 )]
 struct Cli {
@@ -47,6 +47,20 @@ pub struct StoreOpts {
     /// CAR file instead of the disk store: `import` writes it, other commands read it.
     #[arg(long, global = true, value_name = "FILE")]
     pub car: Option<PathBuf>,
+    /// An IPFS node's Kubo RPC API (e.g. http://127.0.0.1:5001): commands read and write
+    /// through the node instead of the disk store; `push`/`pull` copy between them.
+    #[arg(long, global = true, value_name = "RPC_URL", env = "IPFS_HAMT_KUBO")]
+    pub kubo: Option<String>,
+    /// Gateway(s) for reads from the node, tried in order (repeat or comma-separate; default
+    /// http://127.0.0.1:8080). Implies the node.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "IPFS_HAMT_GATEWAY",
+        value_delimiter = ','
+    )]
+    pub gateway: Vec<String>,
 }
 
 /// Settings of the HAMT being written.
@@ -169,6 +183,21 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Copy every block of CID from the local store (--store or --car) to the node (--kubo),
+    /// in bulk (CAR streamed to dag/import), then pin it.
+    Push {
+        /// The root.
+        cid: String,
+        /// Do not pin the root on the node.
+        #[arg(long)]
+        no_pin: bool,
+    },
+    /// Fetch every block of CID from the node (--kubo / --gateway) into the local disk store,
+    /// concurrently, each verified against its CID.
+    Pull {
+        /// The root.
+        cid: String,
+    },
     /// CAR files: copy a tree out of the store, or blocks into it.
     #[command(subcommand)]
     Car(CarCmd),
@@ -248,6 +277,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Diff { cid_a, cid_b, json } => cmd::diff(o, &cid_a, &cid_b, json).await,
+        Cmd::Push { cid, no_pin } => cmd::push(o, &cid, !no_pin).await,
+        Cmd::Pull { cid } => cmd::pull(o, &cid).await,
         Cmd::Car(CarCmd::Export { cid, out }) => cmd::car_export(o, &cid, &out).await,
         Cmd::Car(CarCmd::Import { input, json }) => cmd::car_import(o, &input, json).await,
     }

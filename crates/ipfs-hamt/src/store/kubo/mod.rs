@@ -13,6 +13,7 @@
 //! CID before it is returned; a gateway that sends wrong bytes is skipped, and if no source
 //! gives the right bytes the read fails with [`StoreError::Verify`]. UnixFS values over 1 MiB
 //! are reassembled by [`crate::unixfs`] from leaves read (and verified) one by one.
+//! `has` asks `block/stat` (offline) on the RPC API.
 //!
 //! **Failures**: connect errors, timeouts, broken connections, 429 and 5xx (500, 502, 503, 504)
 //! are retried with exponential backoff and ±5% jitter, or after the server's `Retry-After`
@@ -879,10 +880,18 @@ impl BlockStore for KuboStore {
         }
     }
 
-    /// `block/stat` on the RPC API (offline: never asks the network).
+    /// `block/stat` on the RPC API (offline: never asks the network); without
+    /// [`KuboConfig::rpc_fallback`], a read through the gateways.
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
         if cid.hash().code() == IDENTITY_CODE {
             return Ok(true);
+        }
+        if !self.inner.config.rpc_fallback && !self.inner.gateways.urls().is_empty() {
+            return match self.fetch(cid, None).await {
+                Ok(_) => Ok(true),
+                Err(StoreError::NotFound(_)) => Ok(false),
+                Err(e) => Err(e),
+            };
         }
         let c = cid.to_string();
         let url = self.rpc("block/stat", &[("arg", c.as_str()), ("offline", "true")]);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use ipfs_hamt::block::{Block, HashAlg, RAW};
 use ipfs_hamt::store::kubo::{KuboConfig, KuboStore, WriteMode};
@@ -279,6 +280,11 @@ struct Script {
     filter: String,
     /// Requests seen (all).
     seen: usize,
+    /// Requests being served now, and the most at once.
+    inflight: usize,
+    max_inflight: usize,
+    /// Heads of the last requests (at most 200).
+    heads: VecDeque<String>,
 }
 
 /// A small HTTP/1.1 proxy on 127.0.0.1:0 in front of `upstream`; it stops when dropped.
@@ -333,6 +339,14 @@ impl Proxy {
 
     fn seen(&self) -> usize {
         self.script.lock().unwrap().seen
+    }
+
+    fn max_inflight(&self) -> usize {
+        self.script.lock().unwrap().max_inflight
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.script.lock().unwrap().heads.iter().cloned().collect()
     }
 }
 
@@ -414,6 +428,17 @@ async fn read_body(
     Some(body)
 }
 
+/// Counts a request as finished when dropped.
+struct Inflight(Arc<Mutex<Script>>);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.inflight = s.inflight.saturating_sub(1);
+        }
+    }
+}
+
 async fn serve(mut conn: TcpStream, upstream: String, script: Arc<Mutex<Script>>) {
     let mut buf = Vec::new();
     loop {
@@ -428,12 +453,19 @@ async fn serve(mut conn: TcpStream, upstream: String, script: Arc<Mutex<Script>>
         let fault = {
             let mut s = script.lock().unwrap();
             s.seen += 1;
+            s.inflight += 1;
+            s.max_inflight = s.max_inflight.max(s.inflight);
+            if s.heads.len() >= 200 {
+                s.heads.pop_front();
+            }
+            s.heads.push_back(head.clone());
             if path.contains(&s.filter) {
                 s.queue.pop_front().or_else(|| s.always.clone())
             } else {
                 None
             }
         };
+        let _inflight = Inflight(script.clone());
         match &fault {
             Some(Fault::Status(code, ra)) => {
                 let ra = ra
@@ -763,4 +795,61 @@ async fn failed_commit_leaves_previous_root_readable() {
         .unwrap();
     assert_eq!(root2, mem_root);
     read_all(store, root2, &expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_and_credentials_per_origin() {
+    let Some((rpc, gw)) = node("limits") else {
+        return;
+    };
+    let g1 = Proxy::start(&gw).await;
+    let g2 = Proxy::start(&gw).await;
+    let blocks: Vec<Block> = {
+        let mut v = Vec::new();
+        for i in 0..24 {
+            v.push(stored_block(&rpc, &gw, &format!("limit {i}")).await);
+        }
+        v
+    };
+    // At most `concurrency` requests in flight.
+    let mut c = fast_config(&rpc, &g1.url);
+    c.concurrency = 4;
+    let store = KuboStore::new(c).unwrap();
+    g1.set(
+        "/ipfs/",
+        Vec::new(),
+        Some(Fault::Delay(Duration::from_millis(100))),
+    );
+    let got: Vec<Bytes> = futures::stream::iter(blocks.iter())
+        .map(|b| store.get(&b.cid))
+        .buffer_unordered(24)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 24);
+    assert!(g1.max_inflight() <= 4, "{}", g1.max_inflight());
+    assert!(g1.max_inflight() >= 2, "{}", g1.max_inflight());
+    g1.clear();
+
+    // Headers and credentials go to the RPC origin and the first gateway only.
+    let mut c = fast_config(&rpc, &g1.url);
+    c.set_gateways([g1.url.as_str(), g2.url.as_str()]).unwrap();
+    c.auth = Some(ipfs_hamt::store::kubo::Auth::Bearer("sekret".into()));
+    c.max_retries = 0;
+    c.rpc_fallback = false;
+    let c = c.header("X-Api-Key", "k1");
+    let store = KuboStore::new(c).unwrap();
+    g1.set("/ipfs/", Vec::new(), Some(Fault::Status(503, None)));
+    assert_eq!(store.get(&blocks[0].cid).await.unwrap(), blocks[0].data);
+    let h1 = g1.heads().last().unwrap().to_ascii_lowercase();
+    let h2 = g2.heads().last().unwrap().to_ascii_lowercase();
+    assert!(
+        h1.contains("authorization: bearer sekret") && h1.contains("x-api-key: k1"),
+        "{h1}"
+    );
+    assert!(
+        !h2.contains("authorization") && !h2.contains("x-api-key"),
+        "{h2}"
+    );
+    assert!(h2.contains("accept: application/vnd.ipld.raw"), "{h2}");
 }

@@ -426,19 +426,30 @@ impl Writer {
             Link::Stored(cid) => return Ok(*cid),
             Link::Dirty(node) => node,
         };
-        // Each dirty child subtree of the root is encoded and written on its own, so only a
-        // fraction of the new nodes' bytes is in memory at once. Children are written before
-        // parents, so a partial write never leaves a stored node pointing at a missing child.
+        // Each dirty child subtree of the root is encoded on its own and written in batches of
+        // about `value_batch_blocks` blocks or `value_batch_bytes` bytes (small subtrees
+        // share a batch, so a remote store gets few large requests), so only a fraction of the
+        // new nodes' bytes is in memory at once. Children are written before parents, so a
+        // partial write never leaves a stored node pointing at a missing child.
         let mut cids = Vec::new();
         let mut child_cids = Vec::new();
+        let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
         for (_, slot) in root.iter() {
             if let Slot::Link(Link::Dirty(child)) = slot {
                 let mut blocks = Vec::new();
                 child_cids.push(encode_dirty(child, &self.config, &mut blocks)?);
                 cids.extend(blocks.iter().map(|b| b.cid));
-                self.put_batches(blocks).await?;
+                batch_bytes += blocks.iter().map(|b| b.data.len()).sum::<usize>();
+                batch.extend(blocks);
+                if batch.len() >= self.config.value_batch_blocks
+                    || batch_bytes >= self.config.value_batch_bytes
+                {
+                    self.put_batches(std::mem::take(&mut batch)).await?;
+                    batch_bytes = 0;
+                }
             }
         }
+        self.put_batches(batch).await?;
         let bytes = root
             .encode_with(&mut child_cids.into_iter())
             .map_err(|e| Error::Value(e.to_string()))?;

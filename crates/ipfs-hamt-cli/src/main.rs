@@ -61,6 +61,26 @@ pub struct StoreOpts {
         value_delimiter = ','
     )]
     pub gateway: Vec<String>,
+    /// Bearer token for the node's RPC API and first gateway (never sent to other gateways).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "IPFS_HAMT_KUBO_TOKEN",
+        hide_env_values = true
+    )]
+    pub kubo_token: Option<String>,
+    /// Extra header `NAME: VALUE` for the node's RPC API and first gateway (repeatable).
+    #[arg(long, global = true, value_name = "NAME:VALUE")]
+    pub kubo_header: Vec<String>,
+    /// Time limit of one request to the node, in seconds (retried on timeout).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub kubo_timeout: u64,
+    /// Most requests to the node in flight at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub kubo_concurrency: u64,
 }
 
 /// Settings of the HAMT being written.

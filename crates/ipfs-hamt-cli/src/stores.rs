@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ipfs_hamt::store::kubo::{KuboConfig, KuboStore};
+use ipfs_hamt::store::kubo::{Auth, KuboConfig, KuboStore};
 use ipfs_hamt::store::{disk::default_store_path, BlockStore, CarStore, DiskStore, SharedStore};
 use ipfs_hamt::Cid;
 
@@ -45,6 +45,19 @@ pub fn node(opts: &StoreOpts) -> Result<Option<KuboStore>> {
     if !opts.gateway.is_empty() {
         config.set_gateways(opts.gateway.iter().filter(|g| !g.trim().is_empty()))?;
     }
+    for h in &opts.kubo_header {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("invalid --kubo-header {h:?}: expected NAME:VALUE");
+        };
+        config
+            .headers
+            .push((name.trim().to_string(), value.trim().to_string()));
+    }
+    if let Some(t) = &opts.kubo_token {
+        config.auth = Some(Auth::Bearer(t.clone()));
+    }
+    config.timeout = std::time::Duration::from_secs(opts.kubo_timeout);
+    config.concurrency = usize::try_from(opts.kubo_concurrency).unwrap_or(32);
     Ok(Some(KuboStore::new(config)?))
 }
 

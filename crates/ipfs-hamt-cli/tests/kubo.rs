@@ -101,6 +101,32 @@ fn push_pull_and_commands_through_the_node() {
     assert_eq!(new_disk, new_node);
     cli.ok(&["verify", new_node.trim(), "--kubo", &rpc, "--gateway", &gw]);
 
+    // Node options: token, headers, timeout, concurrency.
+    cli.ok(&[
+        "ls",
+        &root,
+        "--kubo",
+        &rpc,
+        "--gateway",
+        &gw,
+        "--kubo-token",
+        "t0k",
+        "--kubo-header",
+        "X-Test: 1",
+        "--kubo-timeout",
+        "30",
+        "--kubo-concurrency",
+        "4",
+    ]);
+    cli.fails(
+        &["ls", &root, "--kubo", &rpc, "--kubo-header", "no-colon"],
+        "expected NAME:VALUE",
+    );
+    cli.fails(
+        &["ls", &root, "--kubo", &rpc, "--kubo-header", "bad name: v"],
+        "invalid Kubo configuration",
+    );
+
     // Clear errors.
     cli.fails(&["push", &root, "--store", s(&a)], "needs an IPFS node");
     cli.fails(

@@ -12,7 +12,10 @@
 //! [`gateway`]), then to `/api/v0/block/get` as a fallback. Every block is verified against its
 //! CID before it is returned; a gateway that sends wrong bytes is skipped, and if no source
 //! gives the right bytes the read fails with [`StoreError::Verify`]. UnixFS values over 1 MiB
-//! are reassembled by [`crate::unixfs`] from leaves read (and verified) one by one.
+//! are reassembled by [`crate::unixfs`] from leaves read (and verified) one by one. A partial
+//! read fetches the whole block (at most 1 MiB for values), verifies it and slices it; with
+//! [`KuboConfig::trust_range_responses`] it sends `Range` instead and accepts a `206` whose
+//! `Content-Range` matches the request exactly (such bytes cannot be verified).
 //! `has` asks `block/stat` (offline) on the RPC API.
 //!
 //! **Failures**: connect errors, timeouts, broken connections, 429 and 5xx (500, 502, 503, 504)
@@ -203,10 +206,11 @@ fn car_chunks(blocks: &[Block]) -> Vec<Bytes> {
 fn multipart_bytes(data: Bytes) -> reqwest::multipart::Form {
     let len = data.len() as u64;
     let body = reqwest::Body::wrap_stream(futures::stream::iter([Ok::<_, std::io::Error>(data)]));
-    let part = reqwest::multipart::Part::stream_with_length(body, len)
-        .file_name("file")
-        .mime_str("application/octet-stream")
-        .unwrap_or_else(|_| reqwest::multipart::Part::bytes(Vec::new()));
+    let part = reqwest::multipart::Part::stream_with_length(body, len).file_name("file");
+    let part = match part.mime_str("application/octet-stream") {
+        Ok(p) => p,
+        Err(_) => unreachable!("constant MIME type"),
+    };
     reqwest::multipart::Form::new().part("file", part)
 }
 
@@ -993,6 +997,53 @@ mod tests {
         let store = crate::store::CarStore::open(&p).unwrap();
         assert_eq!(store.roots(), vec![a.cid]);
         assert_eq!(store.cids(), vec![a.cid, b.cid]);
+    }
+
+    #[test]
+    fn range_answers_checked() {
+        let c = KuboConfig {
+            trust_range_responses: true,
+            ..KuboConfig::default()
+        };
+        let s = KuboStore::new(c).unwrap();
+        let b = Block::new(RAW, HashAlg::Blake3, b"0123456789".to_vec());
+        let url = Url::parse("http://gw/ipfs/x").unwrap();
+        let reply = |status: u16, cr: Option<&str>, body: &'static [u8]| {
+            let mut headers = HeaderMap::new();
+            if let Some(cr) = cr {
+                headers.insert(
+                    reqwest::header::CONTENT_RANGE,
+                    HeaderValue::from_str(cr).unwrap(),
+                );
+            }
+            Reply {
+                status: StatusCode::from_u16(status).unwrap(),
+                headers,
+                body: Bytes::from_static(body),
+                url: url.clone(),
+            }
+        };
+        let r = Some(ByteRange::Slice {
+            offset: 2,
+            length: 3,
+        });
+        let ok = s.accept(&b.cid, reply(206, Some("bytes 2-4/10"), b"234"), r);
+        assert_eq!(ok.ok().as_deref(), Some(&b"234"[..]));
+        let shifted = s.accept(&b.cid, reply(206, Some("bytes 3-5/10"), b"345"), r);
+        assert!(matches!(shifted, Err(Accepted::Bad(_))));
+        let short = s.accept(&b.cid, reply(206, Some("bytes 2-4/10"), b"23"), r);
+        assert!(matches!(short, Err(Accepted::Bad(_))));
+        let missing = s.accept(&b.cid, reply(206, None, b"234"), r);
+        assert!(matches!(missing, Err(Accepted::Bad(_))));
+        // A server that ignores Range: the whole block, verified, then sliced.
+        let full = s.accept(&b.cid, reply(200, None, b"0123456789"), r);
+        assert_eq!(full.ok().as_deref(), Some(&b"234"[..]));
+        let wrong = s.accept(&b.cid, reply(200, None, b"0123456780"), r);
+        assert!(matches!(wrong, Err(Accepted::Mismatch(_))));
+        // Without trust, a 206 is never accepted.
+        let strict = KuboStore::new(KuboConfig::default()).unwrap();
+        let r206 = strict.accept(&b.cid, reply(206, Some("bytes 2-4/10"), b"234"), r);
+        assert!(matches!(r206, Err(Accepted::Bad(_))));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The commands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,8 @@ use futures::{StreamExt, TryStreamExt};
 use ipfs_hamt::block::Block;
 use ipfs_hamt::crypt::{EncryptionKey, ValueCipher};
 use ipfs_hamt::hamt::{diff as hamt_diff, ChangeKind};
-use ipfs_hamt::store::{car::write_car, BlockStore, CarStore, SharedStore, StoreError};
+use ipfs_hamt::store::car::{block_links, write_car};
+use ipfs_hamt::store::{BlockStore, CarStore, SharedStore, StoreError};
 use ipfs_hamt::verify::verify_tree;
 use ipfs_hamt::{ByteRange, Cid, HamtConfig, Reader, Writer};
 use serde_json::json;
@@ -18,8 +19,10 @@ use serde_json::json;
 use crate::stores::{self, is_cid, require_root_arg};
 use crate::{progress, walk, CryptOpts, StoreOpts, TreeOpts};
 
-/// Bytes of blocks copied per transaction by `car import`.
+/// Bytes of blocks copied per transaction by `car import`, and per request by `push`.
 const COPY_BATCH_BYTES: usize = 8 << 20;
+/// Blocks fetched at once by `pull` (the node store bounds requests in flight itself).
+const PULL_CHUNK: usize = 256;
 
 fn config(tree: TreeOpts) -> Result<HamtConfig> {
     Ok(HamtConfig {
@@ -86,6 +89,10 @@ pub async fn import(
     };
     // With --car, a new CAR file; else the disk store, where every value batch is one durable
     // transaction, so a crash leaves a valid store and re-running gives the same root.
+    if opts.car.is_some() && stores::uses_node(opts) {
+        bail!("import writes one store: pass --car or --kubo, not both");
+    }
+    let on_node = stores::uses_node(opts);
     let (store, car, target): (SharedStore, Option<Arc<CarStore>>, String) = match &opts.car {
         Some(out) => {
             let car = Arc::new(
@@ -96,8 +103,11 @@ pub async fn import(
         }
         None => {
             let opened = stores::open_disk(opts, "import")?;
-            let path = stores::disk_path(opts)?;
-            (opened.store, None, path.display().to_string())
+            let target = match &opened.kubo {
+                Some(_) => opened.label.clone(),
+                None => stores::disk_path(opts)?.display().to_string(),
+            };
+            (opened.store, None, target)
         }
     };
     let mut writer = Writer::new(store, config)?;
@@ -135,7 +145,13 @@ pub async fn import(
     }
     bar.finish();
     if json {
-        let key = if car.is_some() { "car" } else { "store" };
+        let key = if car.is_some() {
+            "car"
+        } else if on_node {
+            "node"
+        } else {
+            "store"
+        };
         let v = json!({
             "root": root.to_string(),
             "files": files.len(),
@@ -607,4 +623,113 @@ pub async fn car_import(opts: &StoreOpts, input: &Path, json: bool) -> Result<()
         s.label
     );
     Ok(())
+}
+
+/// Whether a CID inlines its data (identity hash): never stored or fetched.
+fn is_inline(cid: &Cid) -> bool {
+    cid.hash().code() == ipfs_hamt::block::IDENTITY_CODE
+}
+
+pub async fn push(opts: &StoreOpts, cid: &str, pin: bool) -> Result<()> {
+    let node = stores::require_node(opts, "push")?;
+    let local = stores::open_local(opts)?;
+    let root = local.root(Some(cid)).await?;
+    let label = format!("node {}", node.config().rpc_url);
+    let mut bar = progress::spinner(None, "blocks");
+    let mut seen: HashSet<Cid> = HashSet::new();
+    let mut stack = vec![root];
+    let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
+    let (mut blocks, mut bytes) = (0u64, 0u64);
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) || is_inline(&c) {
+            continue;
+        }
+        let data = local
+            .store
+            .get(&c)
+            .await
+            .with_context(|| format!("reading {c} from {}", local.label))?;
+        ipfs_hamt::block::verify(&c, &data)?;
+        stack.extend(
+            block_links(&c, &data)?
+                .into_iter()
+                .filter(|l| !seen.contains(l)),
+        );
+        blocks += 1;
+        bytes += data.len() as u64;
+        bar.inc_item(data.len() as u64);
+        batch_bytes += data.len();
+        batch.push(Block { cid: c, data });
+        if batch_bytes >= COPY_BATCH_BYTES {
+            node.put_many(std::mem::take(&mut batch)).await?;
+            batch_bytes = 0;
+        }
+    }
+    node.put_many(batch).await?;
+    if pin {
+        node.pin_add(&root).await?;
+    }
+    bar.finish();
+    eprintln!(
+        "pushed {blocks} blocks ({bytes} bytes) of {root} to {label}{}",
+        if pin { ", pinned" } else { "" }
+    );
+    println(root)
+}
+
+pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
+    let node = stores::require_node(opts, "pull")?;
+    let root = stores::parse_cid(cid)?;
+    let local = stores::open_local_disk(opts, "pull")?;
+    let label = format!("node {}", node.config().rpc_url);
+    let mut bar = progress::spinner(None, "blocks");
+    let mut seen: HashSet<Cid> = HashSet::from([root]);
+    let mut stack = vec![root];
+    let (mut fetched_blocks, mut fetched_bytes, mut present) = (0u64, 0u64, 0u64);
+    while !stack.is_empty() {
+        let chunk: Vec<Cid> = stack.split_off(stack.len().saturating_sub(PULL_CHUNK));
+        // Each block: from the local store if already there (an earlier, interrupted pull),
+        // else from the node, which verifies it against its CID.
+        let chunk = chunk.into_iter().filter(|c| !is_inline(c));
+        let got: Vec<(Cid, bytes::Bytes, bool)> = futures::stream::iter(chunk)
+            .map(|c| {
+                let (node, local) = (node.clone(), local.store.clone());
+                async move {
+                    if local.has(&c).await? {
+                        let data = local.get(&c).await?;
+                        Ok::<_, StoreError>((c, data, false))
+                    } else {
+                        Ok((c, node.get(&c).await?, true))
+                    }
+                }
+            })
+            .buffer_unordered(PULL_CHUNK)
+            .try_collect()
+            .await
+            .with_context(|| format!("pulling {root} from {label}"))?;
+        let mut batch = Vec::new();
+        for (c, data, new) in got {
+            for l in block_links(&c, &data)? {
+                if seen.insert(l) {
+                    stack.push(l);
+                }
+            }
+            bar.inc_item(data.len() as u64);
+            if new {
+                fetched_blocks += 1;
+                fetched_bytes += data.len() as u64;
+                batch.push(Block { cid: c, data });
+            } else {
+                present += 1;
+            }
+        }
+        local.store.put_many(batch).await?;
+    }
+    bar.finish();
+    eprintln!(
+        "pulled {fetched_blocks} blocks ({fetched_bytes} bytes) of {root} from {label} into {} \
+         ({present} already present)",
+        local.label
+    );
+    println(root)
 }

@@ -28,7 +28,7 @@ mod walk;
     name = "ipfs-hamt",
     version,
     about = "py-hamt compatible HAMTs on content-addressed stores",
-    after_help = "Store options (--store, --car) may come before or after the subcommand.\n\
+    after_help = "Store options (--store, --car, --kubo, --gateway) may come before or after the subcommand.\n\
                   With --car, a CID argument may be omitted: it defaults to the CAR's single root."
 )]
 struct Cli {
@@ -48,6 +48,40 @@ pub struct StoreOpts {
     /// CAR file instead of the disk store: `import` writes it, other commands read it.
     #[arg(long, global = true, value_name = "FILE")]
     pub car: Option<PathBuf>,
+    /// An IPFS node's Kubo RPC API (e.g. http://127.0.0.1:5001): commands read and write
+    /// through the node instead of the disk store; `push`/`pull` copy between them.
+    #[arg(long, global = true, value_name = "RPC_URL", env = "IPFS_HAMT_KUBO")]
+    pub kubo: Option<String>,
+    /// Gateway(s) for reads from the node, tried in order (repeat or comma-separate; default
+    /// http://127.0.0.1:8080). Implies the node.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "IPFS_HAMT_GATEWAY",
+        value_delimiter = ','
+    )]
+    pub gateway: Vec<String>,
+    /// Bearer token for the node's RPC API and first gateway (never sent to other gateways).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "IPFS_HAMT_KUBO_TOKEN",
+        hide_env_values = true
+    )]
+    pub kubo_token: Option<String>,
+    /// Extra header `NAME: VALUE` for the node's RPC API and first gateway (repeatable).
+    #[arg(long, global = true, value_name = "NAME:VALUE")]
+    pub kubo_header: Vec<String>,
+    /// Time limit of one request to the node, in seconds (retried on timeout).
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub kubo_timeout: u64,
+    /// Most requests to the node in flight at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..100_000))]
+    pub kubo_concurrency: u64,
 }
 
 /// Settings of the HAMT being written.
@@ -208,6 +242,21 @@ enum Cmd {
         #[command(flatten)]
         crypt: CryptOpts,
     },
+    /// Copy every block of CID from the local store (--store or --car) to the node (--kubo),
+    /// in bulk (CAR streamed to dag/import), then pin it.
+    Push {
+        /// The root.
+        cid: String,
+        /// Do not pin the root on the node.
+        #[arg(long)]
+        no_pin: bool,
+    },
+    /// Fetch every block of CID from the node (--kubo / --gateway) into the local disk store,
+    /// concurrently, each verified against its CID.
+    Pull {
+        /// The root.
+        cid: String,
+    },
     /// CAR files: copy a tree out of the store, or blocks into it.
     #[command(subcommand)]
     Car(CarCmd),
@@ -295,6 +344,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Diff { cid_a, cid_b, json } => cmd::diff(o, &cid_a, &cid_b, json).await,
         Cmd::Serve { cid, addr, crypt } => serve::serve(o, cid.as_deref(), &addr, &crypt).await,
+        Cmd::Push { cid, no_pin } => cmd::push(o, &cid, !no_pin).await,
+        Cmd::Pull { cid } => cmd::pull(o, &cid).await,
         Cmd::Car(CarCmd::Export { cid, out }) => cmd::car_export(o, &cid, &out).await,
         Cmd::Car(CarCmd::Import { input, json }) => cmd::car_import(o, &input, json).await,
     }

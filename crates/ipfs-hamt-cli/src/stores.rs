@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
+use ipfs_hamt::store::kubo::{Auth, KuboConfig, KuboStore};
 use ipfs_hamt::store::{disk::default_store_path, BlockStore, CarStore, DiskStore, SharedStore};
 use ipfs_hamt::Cid;
 
@@ -17,8 +18,74 @@ pub struct Opened {
     pub label: String,
     /// The CAR, with `--car`.
     pub car: Option<Arc<CarStore>>,
-    /// The disk store, without `--car`.
+    /// The disk store, without `--car` or the node.
     pub disk: Option<DiskStore>,
+    /// The node, with `--kubo` / `--gateway`.
+    pub kubo: Option<KuboStore>,
+}
+
+/// True if the options name an IPFS node.
+pub fn uses_node(opts: &StoreOpts) -> bool {
+    opts.kubo.is_some() || !opts.gateway.is_empty()
+}
+
+/// The node the options name (`--kubo`, `--gateway`), or None.
+pub fn node(opts: &StoreOpts) -> Result<Option<KuboStore>> {
+    if !uses_node(opts) {
+        return Ok(None);
+    }
+    let mut config = match &opts.kubo {
+        Some(url) => KuboConfig::new(url)?,
+        // Gateways only: reads never touch an RPC API.
+        None => KuboConfig {
+            rpc_fallback: false,
+            ..KuboConfig::default()
+        },
+    };
+    if !opts.gateway.is_empty() {
+        config.set_gateways(opts.gateway.iter().filter(|g| !g.trim().is_empty()))?;
+    }
+    for h in &opts.kubo_header {
+        let Some((name, value)) = h.split_once(':') else {
+            bail!("invalid --kubo-header {h:?}: expected NAME:VALUE");
+        };
+        config
+            .headers
+            .push((name.trim().to_string(), value.trim().to_string()));
+    }
+    if let Some(t) = &opts.kubo_token {
+        config.auth = Some(Auth::Bearer(t.clone()));
+    }
+    config.timeout = std::time::Duration::from_secs(opts.kubo_timeout);
+    config.concurrency = usize::try_from(opts.kubo_concurrency).unwrap_or(32);
+    Ok(Some(KuboStore::new(config)?))
+}
+
+/// The node, or a clear error naming the options.
+pub fn require_node(opts: &StoreOpts, what: &str) -> Result<KuboStore> {
+    node(opts)?.ok_or_else(|| {
+        anyhow!("{what} needs an IPFS node: pass --kubo RPC_URL (or set IPFS_HAMT_KUBO)")
+    })
+}
+
+fn open_node(opts: &StoreOpts) -> Result<Option<Opened>> {
+    let Some(kubo) = node(opts)? else {
+        return Ok(None);
+    };
+    if let Some(car) = &opts.car {
+        bail!(
+            "--car {} and --kubo/--gateway name two stores; only push and pull take both",
+            car.display()
+        );
+    }
+    let label = format!("node {}", kubo.config().rpc_url);
+    Ok(Some(Opened {
+        store: Arc::new(kubo.clone()),
+        label,
+        car: None,
+        disk: None,
+        kubo: Some(kubo),
+    }))
 }
 
 /// The disk store path the options name (`--store`, else the default).
@@ -31,6 +98,14 @@ pub fn disk_path(opts: &StoreOpts) -> Result<PathBuf> {
 
 /// Opens the disk store (refuses `--car`, for commands that write).
 pub fn open_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
+    if let Some(node) = open_node(opts)? {
+        return Ok(node);
+    }
+    open_local_disk(opts, what)
+}
+
+/// Opens the local disk store, ignoring the node options (`pull`).
+pub fn open_local_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
     if let Some(car) = &opts.car {
         bail!(
             "{what} writes to the disk store; a CAR ({}) is read-only here (use --store)",
@@ -44,14 +119,23 @@ pub fn open_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
         label: format!("store {}", path.display()),
         car: None,
         disk: Some(disk),
+        kubo: None,
     })
 }
 
 /// Opens the CAR (`--car`) read-only, or the disk store.
 pub fn open(opts: &StoreOpts) -> Result<Opened> {
+    if let Some(node) = open_node(opts)? {
+        return Ok(node);
+    }
+    open_local(opts)
+}
+
+/// Opens the CAR (`--car`) or the disk store, ignoring the node options (`push`).
+pub fn open_local(opts: &StoreOpts) -> Result<Opened> {
     match &opts.car {
         Some(path) => open_car(path),
-        None => open_disk(opts, "this command"),
+        None => open_local_disk(opts, "this command"),
     }
 }
 
@@ -63,6 +147,7 @@ fn open_car(path: &Path) -> Result<Opened> {
         label: format!("CAR {}", path.display()),
         car: Some(car),
         disk: None,
+        kubo: None,
     })
 }
 

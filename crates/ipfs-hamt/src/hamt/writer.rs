@@ -12,7 +12,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use cid::Cid;
-use futures::future::{BoxFuture, FutureExt, Shared};
 use ipld_core::ipld::Ipld;
 
 use super::cache::NodeCache;
@@ -48,20 +47,16 @@ pub struct Writer {
     config: HamtConfig,
     pending: Vec<Block>,
     pending_bytes: usize,
-    /// The previous value batch, being written while the next one fills up. Reads wait for
-    /// it (rare while writing) instead of keeping a second copy of the batch.
+    /// The previous value batch, being written while the next one fills up.
     in_flight: Option<InFlight>,
 }
 
-/// A value batch being written by a background task; awaitable from `&self` by cloning.
-type InFlight = Shared<BoxFuture<'static, Result<(), Arc<StoreError>>>>;
-
-/// Waits for an in-flight batch and turns its shared error back into a store error.
-async fn settle(f: InFlight) -> Result<(), StoreError> {
-    f.await.map_err(|e| match Arc::try_unwrap(e) {
-        Ok(e) => e,
-        Err(e) => StoreError::Backend(e.to_string()),
-    })
+/// A value batch handed to the store in a background task.
+struct InFlight {
+    /// The same blocks (clones share the bytes): readable until the write is done, and put
+    /// back in the buffer if it fails, so a later flush or commit retries them.
+    blocks: Vec<Block>,
+    task: tokio::task::JoinHandle<Result<(), StoreError>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -76,15 +71,18 @@ impl std::fmt::Debug for Writer {
 /// The store as seen by this writer: buffered value blocks first, then the store.
 struct PendingOverlay<'a> {
     pending: &'a [Block],
+    in_flight: &'a [Block],
     store: &'a dyn BlockStore,
 }
 
 impl PendingOverlay<'_> {
     fn find(&self, cid: &Cid) -> Option<&Block> {
+        let same = |b: &&Block| b.cid.hash() == cid.hash();
         self.pending
             .iter()
             .rev()
-            .find(|b| b.cid.hash() == cid.hash())
+            .find(same)
+            .or_else(|| self.in_flight.iter().find(same))
     }
 }
 
@@ -289,8 +287,19 @@ impl Writer {
 
     /// Waits for the batch being written, if any.
     async fn finish_in_flight(&mut self) -> Result<()> {
-        if let Some(f) = self.in_flight.take() {
-            settle(f).await?;
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let result = match f.task.await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Backend(format!("value write task failed: {e}"))),
+        };
+        if let Err(e) = result {
+            // Not stored: back in front of the buffer, to be retried by the next flush.
+            self.pending_bytes += f.blocks.iter().map(|b| b.data.len()).sum::<usize>();
+            let newer = std::mem::replace(&mut self.pending, f.blocks);
+            self.pending.extend(newer);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -304,17 +313,10 @@ impl Writer {
         }
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
+        let blocks = batch.clone();
         let store = self.store().clone();
         let task = tokio::spawn(async move { store.put_many(batch).await });
-        let joined = async move {
-            match task.await {
-                Ok(r) => r.map_err(Arc::new),
-                Err(e) => Err(Arc::new(StoreError::Backend(format!(
-                    "value write task failed: {e}"
-                )))),
-            }
-        };
-        self.in_flight = Some(joined.boxed().shared());
+        self.in_flight = Some(InFlight { blocks, task });
         Ok(())
     }
 
@@ -441,11 +443,9 @@ impl Writer {
         let Some(cid) = self.get_pointer(key).await? else {
             return Ok(None);
         };
-        if let Some(f) = &self.in_flight {
-            settle(f.clone()).await?;
-        }
         let overlay = PendingOverlay {
             pending: &self.pending,
+            in_flight: self.in_flight.as_ref().map_or(&[], |f| &f.blocks),
             store: &**self.store(),
         };
         Ok(Some(read_value(&overlay, &cid, range).await?))
@@ -468,19 +468,30 @@ impl Writer {
             Link::Stored(cid) => return Ok(*cid),
             Link::Dirty(node) => node,
         };
-        // Each dirty child subtree of the root is encoded and written on its own, so only a
-        // fraction of the new nodes' bytes is in memory at once. Children are written before
-        // parents, so a partial write never leaves a stored node pointing at a missing child.
+        // Each dirty child subtree of the root is encoded on its own and written in batches of
+        // about `value_batch_blocks` blocks or `value_batch_bytes` bytes (small subtrees
+        // share a batch, so a remote store gets few large requests), so only a fraction of the
+        // new nodes' bytes is in memory at once. Children are written before parents, so a
+        // partial write never leaves a stored node pointing at a missing child.
         let mut cids = Vec::new();
         let mut child_cids = Vec::new();
+        let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
         for (_, slot) in root.iter() {
             if let Slot::Link(Link::Dirty(child)) = slot {
                 let mut blocks = Vec::new();
                 child_cids.push(encode_dirty(child, &self.config, &mut blocks)?);
                 cids.extend(blocks.iter().map(|b| b.cid));
-                self.put_batches(blocks).await?;
+                batch_bytes += blocks.iter().map(|b| b.data.len()).sum::<usize>();
+                batch.extend(blocks);
+                if batch.len() >= self.config.value_batch_blocks
+                    || batch_bytes >= self.config.value_batch_bytes
+                {
+                    self.put_batches(std::mem::take(&mut batch)).await?;
+                    batch_bytes = 0;
+                }
             }
         }
+        self.put_batches(batch).await?;
         let bytes = root
             .encode_with(&mut child_cids.into_iter())
             .map_err(|e| Error::Value(e.to_string()))?;

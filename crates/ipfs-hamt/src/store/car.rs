@@ -594,7 +594,7 @@ fn parse_header(bytes: &[u8], at: u64) -> Result<Vec<Cid>, StoreError> {
 
 /// `varint(len) + header` for the canonical DAG-CBOR header `{roots: [root], version: 1}`
 /// ("roots" sorts before "version": shorter key first).
-fn header_prefix(root: &Cid) -> Vec<u8> {
+pub(crate) fn header_prefix(root: &Cid) -> Vec<u8> {
     let cid = root.to_bytes();
     let mut h = Vec::with_capacity(cid.len() + 32);
     h.push(0xa2); // map(2)
@@ -631,6 +631,22 @@ fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
     } else {
         out.push(m | 27);
         out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+/// The CIDs a block links to, in encoding order: every CID inside a dag-cbor block, every link
+/// of a dag-pb block; none for other codecs (raw...).
+///
+/// ```
+/// use ipfs_hamt::block::{Block, HashAlg, RAW};
+/// let leaf = Block::new(RAW, HashAlg::Blake3, b"x".to_vec());
+/// assert!(ipfs_hamt::store::car::block_links(&leaf.cid, &leaf.data).unwrap().is_empty());
+/// ```
+pub fn block_links(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, StoreError> {
+    match cid.codec() {
+        DAG_CBOR => dag_cbor_links(data).map_err(|e| corrupt(format!("dag-cbor block {cid}: {e}"))),
+        DAG_PB => dag_pb_links(data).map_err(|e| corrupt(format!("dag-pb block {cid}: {e}"))),
+        _ => Ok(Vec::new()),
     }
 }
 

@@ -11,10 +11,12 @@ use crate::range::ByteRange;
 
 pub mod car;
 pub mod disk;
+pub mod kubo;
 pub mod memory;
 
 pub use car::CarStore;
 pub use disk::DiskStore;
+pub use kubo::{KuboConfig, KuboStore};
 pub use memory::MemoryStore;
 
 /// Why a store operation failed.
@@ -39,6 +41,19 @@ pub enum StoreError {
         context: String,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A remote store (an IPFS node's RPC API or gateway) failed for good: the request was
+    /// refused, or every attempt failed (retries exhausted).
+    #[error("{what} via {url}: {reason} ({attempts} attempt{})", if *attempts == 1 { "" } else { "s" })]
+    Remote {
+        /// What was being done, naming the CID when there is one (`get bafy...`).
+        what: String,
+        /// The URL of the last attempt.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Why the last attempt failed.
+        reason: String,
     },
     /// Any other failure of a backend (network, database...).
     #[error("{0}")]

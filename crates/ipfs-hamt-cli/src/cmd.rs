@@ -602,6 +602,7 @@ pub async fn car_import(opts: &StoreOpts, input: &Path, json: bool) -> Result<()
         }
     }
     s.store.put_many(batch).await?;
+    s.store.sync().await?;
     bar.finish();
     let roots = car.roots();
     if json {
@@ -725,6 +726,7 @@ pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
         }
         local.store.put_many(batch).await?;
     }
+    local.store.sync().await?;
     bar.finish();
     eprintln!(
         "pulled {fetched_blocks} blocks ({fetched_bytes} bytes) of {root} from {label} into {} \

@@ -499,6 +499,8 @@ impl Writer {
         let root_cid = block.cid;
         cids.push(root_cid);
         self.store().put(block).await?;
+        // A committed root survives a crash, with everything below it.
+        self.store().sync().await?;
         if let Link::Dirty(node) = std::mem::replace(&mut self.root, Link::Stored(root_cid)) {
             mark_stored(node, &mut cids.into_iter(), &self.cache);
         }

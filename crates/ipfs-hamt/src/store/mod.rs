@@ -107,6 +107,12 @@ pub trait BlockStore: Send + Sync {
     async fn put(&self, block: Block) -> Result<(), StoreError> {
         self.put_many(vec![block]).await
     }
+
+    /// Makes every block put so far durable (survives a crash). Stores that write durably on
+    /// every put need not override this; `Writer::commit` calls it after the root is written.
+    async fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -125,6 +131,9 @@ impl<T: BlockStore + ?Sized> BlockStore for Arc<T> {
     }
     async fn put(&self, block: Block) -> Result<(), StoreError> {
         (**self).put(block).await
+    }
+    async fn sync(&self) -> Result<(), StoreError> {
+        (**self).sync().await
     }
 }
 

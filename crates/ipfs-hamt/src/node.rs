@@ -823,12 +823,33 @@ impl Node {
         })
     }
 
+    /// Bytes of the encoded node, without encoding it (a dirty child counts as a 36-byte CID,
+    /// the size of every CID this crate makes).
+    pub fn encoded_len(&self) -> usize {
+        let filled: usize = self
+            .held
+            .iter()
+            .map(|h| match h {
+                Held::Bucket { len, .. } => *len as usize,
+                Held::Link(l) => {
+                    let raw = match &**l {
+                        Link::Stored(cid) => cid.encoded_len(),
+                        Link::Dirty(_) => 36,
+                    };
+                    // 0x81, tag 42, bytes head, 0x00 prefix, CID.
+                    1 + 2 + head_len(raw as u64 + 1) + 1 + raw
+                }
+            })
+            .sum();
+        3 + (SLOTS - self.held.len()) + filled
+    }
+
     /// Encodes the node; dirty children take their CIDs, in slot order, from `child_cids`.
     pub fn encode_with(
         &self,
         child_cids: &mut dyn Iterator<Item = Cid>,
     ) -> Result<Vec<u8>, NodeError> {
-        let mut out = Vec::with_capacity(3 + SLOTS + self.bytes().len() + 48 * self.held.len());
+        let mut out = Vec::with_capacity(self.encoded_len());
         write_head(&mut out, MAJOR_ARRAY, SLOTS as u64);
         let mut slots = self.held.iter();
         for idx in 0..=255u8 {
@@ -1142,6 +1163,7 @@ mod tests {
         n.clear(64);
         assert!(n.get(64).is_none() && n.get(63).is_some());
         let bytes = n.encode_stored().unwrap();
+        assert_eq!(n.encoded_len(), bytes.len());
         let back = Node::decode(bytes.clone().into(), 4).unwrap();
         assert_eq!(back.encode_stored().unwrap(), bytes);
         assert_eq!(back.cids().len(), 5);

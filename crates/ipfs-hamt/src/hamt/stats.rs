@@ -39,7 +39,7 @@ impl TreeStats {
             }
             let node = cache.load(&cid).await?;
             s.nodes += 1;
-            s.node_bytes += node.encode_stored().map(|b| b.len() as u64).unwrap_or(0);
+            s.node_bytes += node.encoded_len() as u64;
             s.max_depth = s.max_depth.max(depth);
             if s.nodes_per_depth.len() <= depth {
                 s.nodes_per_depth.resize(depth + 1, 0);

@@ -373,10 +373,10 @@ impl Writer {
 
     /// Removes `key`; returns its value CID. [`Error::KeyNotFound`] (and no change) if absent.
     pub async fn remove(&mut self, key: &str) -> Result<Cid> {
-        let Some(old) = self.get_pointer(key).await? else {
+        let hash = self.config.hasher.hash(key.as_bytes());
+        let Some(old) = self.pointer_at(&hash, key).await? else {
             return Err(Error::KeyNotFound(key.to_owned()));
         };
-        let hash = self.config.hasher.hash(key.as_bytes());
         // Make the whole path dirty first (all loads happen before any change).
         let mut node = dirty(&mut self.root, &self.cache).await?;
         let mut depth = 0;
@@ -403,8 +403,13 @@ impl Writer {
     /// The value CID stored for `key`.
     pub async fn get_pointer(&self, key: &str) -> Result<Option<Cid>> {
         let hash = self.config.hasher.hash(key.as_bytes());
+        self.pointer_at(&hash, key).await
+    }
+
+    /// [`Writer::get_pointer`] for a key already hashed.
+    async fn pointer_at(&self, hash: &KeyHash, key: &str) -> Result<Option<Cid>> {
         let mut node = match &self.root {
-            Link::Stored(cid) => return find_stored(&self.cache, *cid, 0, &hash, key).await,
+            Link::Stored(cid) => return find_stored(&self.cache, *cid, 0, hash, key).await,
             Link::Dirty(n) => n,
         };
         let mut depth = 0;
@@ -421,7 +426,7 @@ impl Writer {
                         depth += 1;
                     }
                     Link::Stored(cid) => {
-                        return find_stored(&self.cache, *cid, depth + 1, &hash, key).await
+                        return find_stored(&self.cache, *cid, depth + 1, hash, key).await
                     }
                 },
             }

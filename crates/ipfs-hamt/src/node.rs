@@ -212,13 +212,26 @@ impl<'a> Reader<'a> {
         Ok((major, v))
     }
 
-    /// Reads a tag-42 CID item and returns the whole item's bytes.
+    /// Reads an id item (a tag-42 CID, or the byte string of a multihash as py-hamt's
+    /// `InMemoryCAS` writes) and returns the whole item's bytes.
     fn cid_item(&mut self, slot: usize) -> Result<&'a [u8], NodeError> {
         let start = self.pos;
         let not_cid = NodeError::NotACid {
             slot,
             offset: start,
         };
+        if self.peek_major()? == MAJOR_BYTES {
+            let (_, len) = self.head()?;
+            let len = usize::try_from(len).map_err(|_| NodeError::Truncated { offset: self.pos })?;
+            let body_at = self.pos;
+            let body = self.take(len)?;
+            parse_multihash(body).map_err(|reason| NodeError::BadCid {
+                slot,
+                offset: body_at,
+                reason,
+            })?;
+            return Ok(&self.buf[start..self.pos]);
+        }
         if self.take(2)? != TAG_CID {
             return Err(not_cid);
         }
@@ -272,6 +285,71 @@ fn parse_cid(bytes: &[u8]) -> Result<Cid, String> {
     Ok(Cid::new_v1(codec, mh))
 }
 
+/// Parses a whole binary multihash (minimal varints, nothing after the digest).
+fn parse_multihash(bytes: &[u8]) -> Result<multihash::Multihash<64>, String> {
+    use unsigned_varint::decode;
+    let (code, rest) = decode::u64(bytes).map_err(|e| e.to_string())?;
+    let (size, digest) = decode::u64(rest).map_err(|e| e.to_string())?;
+    if size != digest.len() as u64 {
+        return Err(format!(
+            "multihash declares {size} digest bytes, {} present",
+            digest.len()
+        ));
+    }
+    multihash::Multihash::<64>::wrap(code, digest).map_err(|e| e.to_string())
+}
+
+/// How block ids are written into nodes.
+///
+/// py-hamt stores whatever its CAS returns: `KuboCAS` returns CIDs (tag 42), `InMemoryCAS` the
+/// bare 34-byte multihash as a byte string. The same map therefore has a different root under
+/// each; pick the one the other side uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IdEncoding {
+    /// Tag-42 CIDs (KuboCAS, IPFS tools).
+    #[default]
+    Cid,
+    /// The multihash as a CBOR byte string (py-hamt's `InMemoryCAS`).
+    Multihash,
+}
+
+/// The node encoding of `cid` as an id item under `ids`.
+///
+/// ```
+/// use ipfs_hamt::block::{cid_of, HashAlg, RAW};
+/// use ipfs_hamt::node::{encode_id, IdEncoding};
+/// let cid = cid_of(RAW, HashAlg::Blake3, b"value-0");
+/// assert_eq!(&encode_id(&cid, IdEncoding::Multihash)[..4], &[0x58, 0x22, 0x1e, 0x20]);
+/// assert_eq!(&encode_id(&cid, IdEncoding::Cid)[..2], &[0xd8, 0x2a]);
+/// ```
+pub fn encode_id(cid: &Cid, ids: IdEncoding) -> Vec<u8> {
+    match ids {
+        IdEncoding::Cid => encode_cid(cid),
+        IdEncoding::Multihash => {
+            let mh = cid.hash().to_bytes();
+            let mut out = Vec::with_capacity(mh.len() + 9);
+            write_head(&mut out, MAJOR_BYTES, mh.len() as u64);
+            out.extend_from_slice(&mh);
+            out
+        }
+    }
+}
+
+/// Length of [`encode_id`]'s output.
+fn encoded_id_len(cid: &Cid, ids: IdEncoding) -> usize {
+    match ids {
+        IdEncoding::Cid => {
+            let raw = cid.encoded_len();
+            // tag 42, bytes head, 0x00 prefix, CID.
+            2 + head_len(raw as u64 + 1) + 1 + raw
+        }
+        IdEncoding::Multihash => {
+            let mh = cid.hash().encoded_len();
+            head_len(mh as u64) + mh
+        }
+    }
+}
+
 /// The DAG-CBOR encoding of a CID item: tag 42 around `0x00 || binary CID`.
 pub fn encode_cid(cid: &Cid) -> Vec<u8> {
     let mh = cid.hash();
@@ -302,9 +380,15 @@ pub fn encode_cid(cid: &Cid) -> Vec<u8> {
     out
 }
 
-/// Decodes a CID item that [`encode_cid`] made or a validated node holds.
-fn decode_cid_item(item: &[u8]) -> Option<Cid> {
+/// Decodes an id item that [`encode_id`] made or a validated node holds; a bare multihash
+/// becomes a CIDv1 with `codec` (the id itself does not say).
+fn decode_cid_item(item: &[u8], codec: u64) -> Option<Cid> {
     let mut r = Reader { buf: item, pos: 0 };
+    if r.peek_major().ok()? == MAJOR_BYTES {
+        let (_, len) = r.head().ok()?;
+        let body = r.take(usize::try_from(len).ok()?).ok()?;
+        return Some(Cid::new_v1(codec, parse_multihash(body).ok()?));
+    }
     if r.take(2).ok()? != TAG_CID {
         return None;
     }
@@ -325,14 +409,14 @@ pub fn canonical_key_cmp(a: &[u8], b: &[u8]) -> Ordering {
 pub struct Entry<'a> {
     /// The key.
     pub key: &'a str,
-    /// The tag-42 CID item, exactly as encoded.
+    /// The id item (tag-42 CID or multihash byte string), exactly as encoded.
     pub item: &'a [u8],
 }
 
 impl Entry<'_> {
-    /// The value's CID.
+    /// The value's CID (a bare multihash id counts as a `raw` block).
     pub fn cid(&self) -> Option<Cid> {
-        decode_cid_item(self.item)
+        decode_cid_item(self.item, crate::block::RAW)
     }
 }
 
@@ -490,12 +574,14 @@ impl<'a> Iterator for BucketIter<'a> {
             return None;
         }
         self.left -= 1;
-        // The bytes were validated when the bucket was built: skip the CID without parsing.
+        // The bytes were validated when the bucket was built: skip the id without parsing.
         let (_, klen) = self.r.head().ok()?;
         let key = self.r.take(usize::try_from(klen).ok()?).ok()?;
         let key = std::str::from_utf8(key).ok()?;
         let start = self.r.pos;
-        self.r.take(2).ok()?;
+        if self.r.peek_major().ok()? != MAJOR_BYTES {
+            self.r.take(2).ok()?; // tag 42
+        }
         let (_, len) = self.r.head().ok()?;
         self.r.take(usize::try_from(len).ok()?).ok()?;
         Some(Entry {
@@ -792,7 +878,7 @@ impl Node {
                         return Err(NodeError::BadLinkLength { slot, len });
                     }
                     let item = r.cid_item(slot)?;
-                    let cid = decode_cid_item(item).ok_or(NodeError::NotACid {
+                    let cid = decode_cid_item(item, crate::block::DAG_CBOR).ok_or(NodeError::NotACid {
                         slot,
                         offset: r.pos,
                     })?;
@@ -823,33 +909,43 @@ impl Node {
         })
     }
 
-    /// Bytes of the encoded node, without encoding it (a dirty child counts as a 36-byte CID,
-    /// the size of every CID this crate makes).
+    /// Bytes of the encoded node with tag-42 CID links, without encoding it (a dirty child
+    /// counts as a 36-byte CID, the size of every CID this crate makes).
     pub fn encoded_len(&self) -> usize {
+        self.encoded_len_with(IdEncoding::Cid)
+    }
+
+    /// [`Node::encoded_len`] with links written as `ids`.
+    pub fn encoded_len_with(&self, ids: IdEncoding) -> usize {
         let filled: usize = self
             .held
             .iter()
             .map(|h| match h {
                 Held::Bucket { len, .. } => *len as usize,
                 Held::Link(l) => {
-                    let raw = match &**l {
-                        Link::Stored(cid) => cid.encoded_len(),
-                        Link::Dirty(_) => 36,
+                    let id = match &**l {
+                        Link::Stored(cid) => encoded_id_len(cid, ids),
+                        Link::Dirty(_) => match ids {
+                            IdEncoding::Cid => 41,
+                            IdEncoding::Multihash => 36,
+                        },
                     };
-                    // 0x81, tag 42, bytes head, 0x00 prefix, CID.
-                    1 + 2 + head_len(raw as u64 + 1) + 1 + raw
+                    // 0x81, then the id.
+                    1 + id
                 }
             })
             .sum();
         3 + (SLOTS - self.held.len()) + filled
     }
 
-    /// Encodes the node; dirty children take their CIDs, in slot order, from `child_cids`.
+    /// Encodes the node with links written as `ids`; dirty children take their CIDs, in slot
+    /// order, from `child_cids`.
     pub fn encode_with(
         &self,
         child_cids: &mut dyn Iterator<Item = Cid>,
+        ids: IdEncoding,
     ) -> Result<Vec<u8>, NodeError> {
-        let mut out = Vec::with_capacity(self.encoded_len());
+        let mut out = Vec::with_capacity(self.encoded_len_with(ids));
         write_head(&mut out, MAJOR_ARRAY, SLOTS as u64);
         let mut slots = self.held.iter();
         for idx in 0..=255u8 {
@@ -865,7 +961,7 @@ impl Node {
                         Link::Dirty(_) => child_cids.next().ok_or(NodeError::DirtyChild)?,
                     };
                     out.push(0x81);
-                    out.extend_from_slice(&encode_cid(&cid));
+                    out.extend_from_slice(&encode_id(&cid, ids));
                 }
                 None => out.push(0xa0),
             }
@@ -875,7 +971,7 @@ impl Node {
 
     /// Encodes a node whose children are all stored.
     pub fn encode_stored(&self) -> Result<Vec<u8>, NodeError> {
-        self.encode_with(&mut std::iter::empty())
+        self.encode_with(&mut std::iter::empty(), IdEncoding::Cid)
     }
 
     /// The CIDs this node references, in encoding order (slot order, bucket key order).
@@ -946,7 +1042,7 @@ mod tests {
             want.push(0);
             want.extend_from_slice(&raw);
             assert_eq!(item, want);
-            assert_eq!(decode_cid_item(&item), Some(cid));
+            assert_eq!(decode_cid_item(&item, cid.codec()), Some(cid));
             assert_eq!(parse_cid(&raw), Ok(cid));
             let mut cur = std::io::Cursor::new(&raw[..]);
             assert_eq!(Cid::read_bytes(&mut cur).unwrap(), cid);

@@ -148,3 +148,41 @@ async fn delete_within_one_session_equals_fresh_build() {
     }
     assert_eq!(w.commit().await.unwrap().to_string(), want);
 }
+
+/// py-hamt's own benchmark (`bench_pyhamt.py`, InMemoryCAS) recorded its roots: 34-byte
+/// multihash ids in the nodes, and the root id is the root node's multihash.
+#[tokio::test]
+async fn inmemory_cas_ids_match_py_hamt_bench_roots() {
+    use ipfs_hamt::node::IdEncoding;
+    let results = load_json("bench_results.json");
+    let mut checked = 0;
+    for r in results["results"].as_array().unwrap() {
+        if r["bench"] != "hamt" || r["cas"] != "inmemory" {
+            continue;
+        }
+        let n = r["n"].as_u64().unwrap();
+        let size = r["value_size"].as_u64().unwrap() as usize;
+        let config = HamtConfig {
+            max_bucket_size: r["max_bucket_size"].as_u64().unwrap() as usize,
+            ids: IdEncoding::Multihash,
+            ..HamtConfig::default()
+        };
+        let store = Arc::new(MemoryStore::new());
+        let mut w = Writer::new(store.clone(), config.clone()).unwrap();
+        for i in 0..n {
+            let v = format!("value-{i:012}-").into_bytes();
+            let value: Vec<u8> = v.iter().copied().cycle().take(size).collect();
+            w.insert(&format!("key-{i}"), value).await.unwrap();
+        }
+        let root = w.commit().await.unwrap();
+        let hex: String = root.hash().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, r["root"].as_str().unwrap(), "n = {n}");
+        // And the tree reads back through the multihash ids.
+        let reader = Reader::new(store, root, config).unwrap();
+        assert_eq!(reader.len().await.unwrap(), n);
+        let v = reader.get("key-7").await.unwrap().unwrap();
+        assert!(v.starts_with(b"value-000000000007-"));
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}

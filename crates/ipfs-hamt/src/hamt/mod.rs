@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::block::HashAlg;
 use crate::error::{Error, Result};
 use crate::key_hash::{Blake3Hasher, KeyHasher};
+use crate::node::IdEncoding;
 
 mod cache;
 mod diff;
@@ -45,6 +46,11 @@ pub struct HamtConfig {
     pub value_batch_blocks: usize,
     /// Value bytes buffered before they are sent to the store in one `put_many`.
     pub value_batch_bytes: usize,
+    /// How ids are written into nodes: tag-42 CIDs (py-hamt's `KuboCAS`, the default) or bare
+    /// multihash byte strings (py-hamt's `InMemoryCAS`). With multihash ids a value is always
+    /// one raw block, whatever its size, as `InMemoryCAS` stores it; with CIDs a value over
+    /// 1 MiB becomes a UnixFS file, as Kubo's `add` makes it.
+    pub ids: IdEncoding,
 }
 
 impl Default for HamtConfig {
@@ -57,6 +63,7 @@ impl Default for HamtConfig {
             bucket_limit: 1024,
             value_batch_blocks: 4096,
             value_batch_bytes: 16 << 20,
+            ids: IdEncoding::Cid,
         }
     }
 }

@@ -18,10 +18,10 @@ use super::cache::NodeCache;
 use super::lookup::find_stored;
 use super::reader::Reader;
 use super::HamtConfig;
-use crate::block::{Block, DAG_CBOR};
+use crate::block::{Block, DAG_CBOR, RAW};
 use crate::error::{Error, Result};
 use crate::key_hash::KeyHash;
-use crate::node::{encode_cid, Bucket, Entry, Link, Node, Slot};
+use crate::node::{encode_id, Bucket, Entry, IdEncoding, Link, Node, Slot};
 use crate::range::ByteRange;
 use crate::store::{BlockStore, SharedStore, StoreError};
 use crate::value::{decode_ipld, encode_ipld, read_value, value_blocks};
@@ -189,7 +189,7 @@ fn encode_dirty(node: &Node, config: &HamtConfig, out: &mut Vec<Block>) -> Resul
         }
     }
     let bytes = node
-        .encode_with(&mut child_cids.into_iter())
+        .encode_with(&mut child_cids.into_iter(), config.ids)
         .map_err(|e| Error::Value(e.to_string()))?;
     let block = Block::new(DAG_CBOR, config.block_hash, bytes);
     let cid = block.cid;
@@ -260,7 +260,13 @@ impl Writer {
 
     /// Sets `key` to the bytes `value` (a raw block).
     pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<()> {
-        let (cid, blocks) = value_blocks(value.into(), self.config.block_hash);
+        let (cid, blocks) = match self.config.ids {
+            IdEncoding::Cid => value_blocks(value.into(), self.config.block_hash),
+            IdEncoding::Multihash => {
+                let block = Block::new(RAW, self.config.block_hash, value.into());
+                (block.cid, vec![block])
+            }
+        };
         self.buffer_values(blocks).await?;
         self.insert_pointer(key, cid).await
     }
@@ -329,7 +335,7 @@ impl Writer {
     /// Sets `key` to point at `value`, a block already stored (or buffered).
     pub async fn insert_pointer(&mut self, key: &str, value: Cid) -> Result<()> {
         let hash = self.config.hasher.hash(key.as_bytes());
-        let item = encode_cid(&value);
+        let item = encode_id(&value, self.config.ids);
         let max = self.config.max_bucket_size;
         let hasher = self.config.hasher.clone();
         let mut node = dirty(&mut self.root, &self.cache).await?;
@@ -498,7 +504,7 @@ impl Writer {
         }
         self.put_batches(batch).await?;
         let bytes = root
-            .encode_with(&mut child_cids.into_iter())
+            .encode_with(&mut child_cids.into_iter(), self.config.ids)
             .map_err(|e| Error::Value(e.to_string()))?;
         let block = Block::new(DAG_CBOR, self.config.block_hash, bytes);
         let root_cid = block.cid;

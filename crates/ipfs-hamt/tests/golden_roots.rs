@@ -165,6 +165,7 @@ async fn inmemory_cas_ids_match_py_hamt_bench_roots() {
         let config = HamtConfig {
             max_bucket_size: r["max_bucket_size"].as_u64().unwrap() as usize,
             ids: IdEncoding::Multihash,
+            unixfs_values: false,
             ..HamtConfig::default()
         };
         let store = Arc::new(MemoryStore::new());

@@ -47,10 +47,12 @@ pub struct HamtConfig {
     /// Value bytes buffered before they are sent to the store in one `put_many`.
     pub value_batch_bytes: usize,
     /// How ids are written into nodes: tag-42 CIDs (py-hamt's `KuboCAS`, the default) or bare
-    /// multihash byte strings (py-hamt's `InMemoryCAS`). With multihash ids a value is always
-    /// one raw block, whatever its size, as `InMemoryCAS` stores it; with CIDs a value over
-    /// 1 MiB becomes a UnixFS file, as Kubo's `add` makes it.
+    /// multihash byte strings (py-hamt's `InMemoryCAS`).
     pub ids: IdEncoding,
+    /// Values over 1 MiB become UnixFS files (1 MiB raw leaves, Kubo's balanced layout), as
+    /// Kubo's `add` stores them for py-hamt's `KuboCAS` (the default). When false every value
+    /// is one raw block, as py-hamt's `InMemoryCAS` and other stores keep it.
+    pub unixfs_values: bool,
 }
 
 impl Default for HamtConfig {
@@ -64,6 +66,7 @@ impl Default for HamtConfig {
             value_batch_blocks: 4096,
             value_batch_bytes: 16 << 20,
             ids: IdEncoding::Cid,
+            unixfs_values: true,
         }
     }
 }

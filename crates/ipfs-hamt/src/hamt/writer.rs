@@ -21,7 +21,7 @@ use super::HamtConfig;
 use crate::block::{Block, DAG_CBOR, RAW};
 use crate::error::{Error, Result};
 use crate::key_hash::KeyHash;
-use crate::node::{encode_id, Bucket, Entry, IdEncoding, Link, Node, Slot};
+use crate::node::{encode_id, Bucket, Entry, Link, Node, Slot};
 use crate::range::ByteRange;
 use crate::store::{BlockStore, SharedStore, StoreError};
 use crate::value::{decode_ipld, encode_ipld, read_value, value_blocks};
@@ -260,12 +260,11 @@ impl Writer {
 
     /// Sets `key` to the bytes `value` (a raw block).
     pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<()> {
-        let (cid, blocks) = match self.config.ids {
-            IdEncoding::Cid => value_blocks(value.into(), self.config.block_hash),
-            IdEncoding::Multihash => {
-                let block = Block::new(RAW, self.config.block_hash, value.into());
-                (block.cid, vec![block])
-            }
+        let (cid, blocks) = if self.config.unixfs_values {
+            value_blocks(value.into(), self.config.block_hash)
+        } else {
+            let block = Block::new(RAW, self.config.block_hash, value.into());
+            (block.cid, vec![block])
         };
         self.buffer_values(blocks).await?;
         self.insert_pointer(key, cid).await

@@ -168,6 +168,26 @@ impl MemoryStore {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Every block as (multihash bytes, block bytes), in no particular order: what py-hamt's
+    /// `InMemoryCAS.store` dict holds.
+    pub fn blocks(&self) -> Result<Vec<(Vec<u8>, Bytes)>, StoreError> {
+        let mut out = Vec::with_capacity(self.len());
+        for shard in &self.shards {
+            let s = shard.read().map_err(|_| Self::poisoned())?;
+            for e in &s.entries {
+                if let Ok(mh) = multihash::Multihash::<64>::wrap(e.code, &e.digest) {
+                    out.push((mh.to_bytes(), s.read(e.loc)));
+                }
+            }
+            for ((code, digest), data) in &s.other {
+                if let Ok(mh) = multihash::Multihash::<64>::wrap(*code, digest) {
+                    out.push((mh.to_bytes(), data.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn poisoned() -> StoreError {
         StoreError::Backend("memory store lock poisoned".into())
     }

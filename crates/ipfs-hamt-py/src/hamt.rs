@@ -1,0 +1,379 @@
+//! `Hamt`: the engine behind the Python `HAMT` class, in py-hamt's two modes (writable with an
+//! in-memory dirty tree, or read-only with a node cache).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use ipfs_hamt::block::DAG_CBOR;
+use ipfs_hamt::key_hash::{KeyHash, KeyHasher};
+use ipfs_hamt::node::IdEncoding;
+use ipfs_hamt::store::SharedStore;
+use ipfs_hamt::value::decode_ipld;
+use ipfs_hamt::{ByteRange, HamtConfig, Reader, Writer};
+use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+
+use crate::convert::{id_from_py, id_to_py, ipld_to_py, py_to_ipld};
+use crate::error::to_py;
+use crate::store::{PyCas, Store};
+
+/// A Python `hash_fn` (anything but BLAKE3, which runs natively).
+struct PyHasher(Py<PyAny>);
+
+impl std::fmt::Debug for PyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PyHasher")
+    }
+}
+
+impl KeyHasher for PyHasher {
+    fn hash(&self, key: &[u8]) -> KeyHash {
+        // A hash function that fails or returns no bytes gives an empty hash: the key then
+        // cannot be placed, and `set` raises IndexError like py-hamt's `extract_bits`.
+        Python::attach(|py| {
+            self.0
+                .call1(py, (PyBytes::new(py, key),))
+                .ok()
+                .and_then(|r| r.bind(py).cast::<PyBytes>().ok().map(|b| KeyHash::from_slice(b.as_bytes())))
+                .unwrap_or_else(|| KeyHash::from_slice(&[]))
+        })
+    }
+}
+
+enum Mode {
+    Write(Arc<tokio::sync::Mutex<Writer>>),
+    Read(Reader),
+}
+
+/// One HAMT: a writer or a reader over a [`Store`].
+#[pyclass(module = "ipfs_hamt._core")]
+pub struct Hamt {
+    store: SharedStore,
+    local: bool,
+    bridge: Option<Arc<PyCas>>,
+    config: HamtConfig,
+    values_are_bytes: bool,
+    mode: Arc<Mutex<Mode>>,
+}
+
+fn read_only_error() -> PyErr {
+    PyException::new_err("Cannot call set/delete on a read only HAMT")
+}
+
+fn lock_poisoned() -> PyErr {
+    PyException::new_err("HAMT state lock poisoned")
+}
+
+impl Hamt {
+    fn writer(&self) -> PyResult<Option<Arc<tokio::sync::Mutex<Writer>>>> {
+        Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
+            Mode::Write(w) => Some(w.clone()),
+            Mode::Read(_) => None,
+        })
+    }
+
+    fn reader(&self) -> PyResult<Option<Reader>> {
+        Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
+            Mode::Write(_) => None,
+            Mode::Read(r) => Some(r.clone()),
+        })
+    }
+
+    /// Runs `fut`: to completion with the GIL released on a local store, else as an awaitable
+    /// on the running event loop. `conv` turns the result into a Python object.
+    fn run<'py, T, F, C>(&self, py: Python<'py>, fut: F, conv: C) -> PyResult<Bound<'py, PyAny>>
+    where
+        T: Send + 'static,
+        F: Future<Output = PyResult<T>> + Send + 'static,
+        C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
+    {
+        if self.local {
+            let rt = pyo3_async_runtimes::tokio::get_runtime();
+            let t = py.detach(|| rt.block_on(fut))?;
+            conv(py, t)
+        } else {
+            if let Some(b) = &self.bridge {
+                b.set_locals(py)?;
+            }
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let t = fut.await?;
+                Python::attach(|py| conv(py, t).map(Bound::unbind))
+            })
+        }
+    }
+
+    fn value_out<'py>(py: Python<'py>, values_are_bytes: bool, data: Bytes) -> PyResult<Bound<'py, PyAny>> {
+        if values_are_bytes {
+            Ok(PyBytes::new(py, &data).into_any())
+        } else {
+            let v = decode_ipld(&data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            ipld_to_py(py, &v)
+        }
+    }
+}
+
+fn none(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
+    Ok(py.None().into_bound(py))
+}
+
+fn value_bytes(val: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Ok(b) = val.cast::<PyBytes>() {
+        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+    }
+    if val.is_instance_of::<PyByteArray>() || val.is_instance_of::<PyMemoryView>() {
+        let b = val.py().get_type::<PyBytes>().call1((val,))?;
+        return Ok(Bytes::copy_from_slice(b.cast::<PyBytes>()?.as_bytes()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "values_are_bytes=True needs bytes values, got {}",
+        val.get_type().name()?
+    )))
+}
+
+#[pymethods]
+impl Hamt {
+    /// `ids` is "cid" (KuboCAS) or "multihash" (InMemoryCAS). `hash_fn` None means BLAKE3.
+    #[new]
+    #[pyo3(signature = (store, root, read_only, max_bucket_size, values_are_bytes, hash_fn, ids))]
+    fn new(
+        store: &Bound<'_, Store>,
+        root: Option<&Bound<'_, PyAny>>,
+        read_only: bool,
+        max_bucket_size: i64,
+        values_are_bytes: bool,
+        hash_fn: Option<Py<PyAny>>,
+        ids: &str,
+    ) -> PyResult<Self> {
+        if max_bucket_size < 1 {
+            return Err(PyValueError::new_err("Bucket size maximum must be a positive integer"));
+        }
+        let store = store.get();
+        let ids = match ids {
+            "cid" => IdEncoding::Cid,
+            "multihash" => IdEncoding::Multihash,
+            other => return Err(PyValueError::new_err(format!("unknown id kind {other:?}"))),
+        };
+        let mut config = HamtConfig {
+            max_bucket_size: max_bucket_size as usize,
+            bucket_limit: (max_bucket_size as usize).max(1024),
+            ids,
+            // Only Kubo stores values over 1 MiB as UnixFS files (its `add` chunks them).
+            unixfs_values: matches!(store.kind, crate::store::Kind::Kubo(_)),
+            ..HamtConfig::default()
+        };
+        if let Some(f) = hash_fn {
+            config.hasher = Arc::new(PyHasher(f));
+        }
+        if let Some(b) = store.bridge() {
+            // py-hamt saves each value at `set`: so does a Python store here (errors surface
+            // at the call that caused them).
+            config.value_batch_blocks = 1;
+            if b.ids() != ids {
+                return Err(PyValueError::new_err("store and HAMT disagree on the id kind"));
+            }
+        }
+        let shared = store.shared();
+        let root = root.map(|r| id_from_py(r, DAG_CBOR)).transpose()?;
+        let mode = match (root, read_only) {
+            (Some(root), true) => Mode::Read(Reader::new(shared.clone(), root, config.clone()).map_err(to_py)?),
+            (Some(root), false) => Mode::Write(Arc::new(tokio::sync::Mutex::new(
+                Writer::open(shared.clone(), root, config.clone()).map_err(to_py)?,
+            ))),
+            (None, false) => Mode::Write(Arc::new(tokio::sync::Mutex::new(
+                Writer::new(shared.clone(), config.clone()).map_err(to_py)?,
+            ))),
+            (None, true) => {
+                return Err(PyValueError::new_err(
+                    "a read-only HAMT needs a root_node_id (there is nothing to read)",
+                ))
+            }
+        };
+        Ok(Hamt {
+            store: shared,
+            local: store.is_local(),
+            bridge: store.bridge(),
+            config,
+            values_are_bytes,
+            mode: Arc::new(Mutex::new(mode)),
+        })
+    }
+
+    /// True when calls complete immediately (no awaitable is returned).
+    #[getter]
+    fn is_local(&self) -> bool {
+        self.local
+    }
+
+    #[getter]
+    fn read_only(&self) -> PyResult<bool> {
+        Ok(self.reader()?.is_some())
+    }
+
+    /// The root id: set when read-only or after a flush with no change since; None while
+    /// there are unsaved changes.
+    fn root_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let root = match &*self.mode.lock().map_err(|_| lock_poisoned())? {
+            Mode::Read(r) => Some(r.root()),
+            Mode::Write(w) => w.try_lock().ok().and_then(|w| w.root_cid()),
+        };
+        root.map(|c| id_to_py(py, &c, self.config.ids)).transpose()
+    }
+
+    fn set<'py>(&self, py: Python<'py>, key: String, val: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let w = self.writer()?.ok_or_else(read_only_error)?;
+        let data = if self.values_are_bytes {
+            value_bytes(val)?
+        } else {
+            let v = py_to_ipld(val)?;
+            Bytes::from(ipfs_hamt::value::encode_ipld(&v).map_err(to_py)?)
+        };
+        self.run(
+            py,
+            async move { w.lock().await.insert(&key, data).await.map_err(to_py) },
+            none,
+        )
+    }
+
+    fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let w = self.writer()?.ok_or_else(read_only_error)?;
+        self.run(
+            py,
+            async move {
+                w.lock().await.remove(&key).await.map(|_| ()).map_err(|e| match e {
+                    ipfs_hamt::Error::KeyNotFound(k) => PyKeyError::new_err(k),
+                    e => to_py(e),
+                })
+            },
+            none,
+        )
+    }
+
+    #[pyo3(signature = (key, offset=None, length=None, suffix=None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        offset: Option<u64>,
+        length: Option<u64>,
+        suffix: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let range = ByteRange::from_py(offset, length, suffix);
+        let vab = self.values_are_bytes;
+        let (w, r) = (self.writer()?, self.reader()?);
+        self.run(
+            py,
+            async move {
+                let got = match (w, r) {
+                    (Some(w), _) => w.lock().await.get_range(&key, range).await,
+                    (None, Some(r)) => r.get_range(&key, range).await,
+                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                };
+                got.map_err(to_py)?.ok_or_else(|| PyKeyError::new_err(key))
+            },
+            move |py, data| Hamt::value_out(py, vab, data),
+        )
+    }
+
+    fn get_pointer<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let ids = self.config.ids;
+        let (w, r) = (self.writer()?, self.reader()?);
+        self.run(
+            py,
+            async move {
+                let got = match (w, r) {
+                    (Some(w), _) => w.lock().await.get_pointer(&key).await,
+                    (None, Some(r)) => r.get_pointer(&key).await,
+                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                };
+                got.map_err(to_py)?.ok_or_else(|| PyKeyError::new_err(key))
+            },
+            move |py, cid| id_to_py(py, &cid, ids),
+        )
+    }
+
+    /// Every key, in py-hamt's traversal order (a list; the Python side iterates it).
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (w, r) = (self.writer()?, self.reader()?);
+        self.run(
+            py,
+            async move {
+                match (w, r) {
+                    (Some(w), _) => w.lock().await.keys().await.map_err(to_py),
+                    (None, Some(r)) => r.keys().try_collect().await.map_err(to_py),
+                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                }
+            },
+            |py, keys: Vec<String>| Ok(keys.into_pyobject(py)?.into_any()),
+        )
+    }
+
+    fn len<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (w, r) = (self.writer()?, self.reader()?);
+        self.run(
+            py,
+            async move {
+                match (w, r) {
+                    (Some(w), _) => w.lock().await.keys().await.map(|k| k.len() as u64).map_err(to_py),
+                    (None, Some(r)) => r.len().await.map_err(to_py),
+                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                }
+            },
+            |py, n: u64| Ok(n.into_pyobject(py)?.into_any()),
+        )
+    }
+
+    /// Writes everything and switches to read-only mode.
+    fn make_read_only<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let Some(w) = self.writer()? else {
+            return self.run(py, async { Ok(()) }, none);
+        };
+        let mode = self.mode.clone();
+        self.run(
+            py,
+            async move {
+                let reader = w.lock().await.reader().await.map_err(to_py)?;
+                *mode.lock().map_err(|_| lock_poisoned())? = Mode::Read(reader);
+                Ok(())
+            },
+            none,
+        )
+    }
+
+    /// Back to writable mode at the current root (a no-op when writable).
+    fn enable_write(&self) -> PyResult<()> {
+        let mut mode = self.mode.lock().map_err(|_| lock_poisoned())?;
+        if let Mode::Read(r) = &*mode {
+            let w = Writer::open(self.store.clone(), r.root(), self.config.clone()).map_err(to_py)?;
+            *mode = Mode::Write(Arc::new(tokio::sync::Mutex::new(w)));
+        }
+        Ok(())
+    }
+
+    /// Approximate bytes of the cached decoded nodes.
+    fn cache_size(&self) -> PyResult<u64> {
+        Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
+            Mode::Read(r) => r.cache_stats().bytes,
+            Mode::Write(w) => w.try_lock().map(|w| w.cache_stats().bytes).unwrap_or(0),
+        })
+    }
+
+    /// Writable: writes the buffered changes (the HAMT stays writable, with a valid root).
+    /// Read-only: empties the node cache.
+    fn cache_vacate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match (self.writer()?, self.reader()?) {
+            (Some(w), _) => self.run(
+                py,
+                async move { w.lock().await.commit().await.map(|_| ()).map_err(to_py) },
+                none,
+            ),
+            (None, Some(r)) => {
+                r.clear_cache();
+                self.run(py, async { Ok(()) }, none)
+            }
+            (None, None) => unreachable!("a HAMT is either writable or read-only"),
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Block stores as Python sees them: the store behind `InMemoryCAS` (memory, ids are
+//! multihashes), behind `KuboCAS` (Kubo RPC + gateways, ids are CIDs), and a bridge that makes
+//! any Python `ContentAddressedStore` (its async `save`/`load`) a Rust block store.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use cid::Cid;
+use futures::{StreamExt, TryStreamExt};
+use ipfs_hamt::block::{verify, Block, DAG_CBOR, DAG_PB, RAW};
+use ipfs_hamt::node::IdEncoding;
+use ipfs_hamt::store::kubo::{Auth, KuboConfig, KuboStore};
+use ipfs_hamt::store::{BlockStore, MemoryStore, SharedStore, StoreError as RsStoreError};
+use ipfs_hamt::{ByteRange, HashAlg};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::convert::{cid_from_py, id_from_py, id_to_py};
+use crate::error::store_to_py;
+
+/// Saves a Python store makes at once while a commit writes nodes (py-hamt uses 16).
+const BRIDGE_PARALLEL: usize = 16;
+
+pub(crate) enum Kind {
+    Memory(Arc<MemoryStore>),
+    Kubo(KuboStore),
+    Python(Arc<PyCas>),
+}
+
+/// A block store handle shared by a CAS object and the HAMTs built on it.
+#[pyclass(frozen, module = "ipfs_hamt._core")]
+pub struct Store {
+    pub(crate) kind: Kind,
+}
+
+impl Store {
+    pub(crate) fn shared(&self) -> SharedStore {
+        match &self.kind {
+            Kind::Memory(m) => m.clone(),
+            Kind::Kubo(k) => Arc::new(k.clone()),
+            Kind::Python(p) => p.clone(),
+        }
+    }
+
+    /// Local stores never wait on I/O: their calls run to completion on the caller's thread.
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self.kind, Kind::Memory(_))
+    }
+
+    pub(crate) fn bridge(&self) -> Option<Arc<PyCas>> {
+        match &self.kind {
+            Kind::Python(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    fn memory(&self) -> PyResult<&Arc<MemoryStore>> {
+        match &self.kind {
+            Kind::Memory(m) => Ok(m),
+            _ => Err(PyTypeError::new_err("not an in-memory store")),
+        }
+    }
+
+    fn kubo(&self) -> PyResult<KuboStore> {
+        match &self.kind {
+            Kind::Kubo(k) => Ok(k.clone()),
+            _ => Err(PyTypeError::new_err("not a Kubo store")),
+        }
+    }
+}
+
+fn codec_of(name: &str) -> PyResult<u64> {
+    match name {
+        "raw" => Ok(RAW),
+        "dag-cbor" => Ok(DAG_CBOR),
+        other => Err(PyValueError::new_err(format!(
+            "codec must be 'raw' or 'dag-cbor', not {other:?}"
+        ))),
+    }
+}
+
+fn range_of(offset: Option<u64>, length: Option<u64>, suffix: Option<u64>) -> ByteRange {
+    ByteRange::from_py(offset, length, suffix)
+}
+
+#[pymethods]
+impl Store {
+    /// The store of `InMemoryCAS`.
+    #[staticmethod]
+    fn new_memory() -> Self {
+        Store {
+            kind: Kind::Memory(Arc::new(MemoryStore::new())),
+        }
+    }
+
+    /// The store of `KuboCAS`; arguments were validated on the Python side as py-hamt does.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (rpc_url, gateways, headers, basic_auth, timeout, concurrency,
+        max_retries, initial_delay, backoff_factor, hasher, chunker, pin_on_add))]
+    fn new_kubo(
+        rpc_url: &str,
+        gateways: Vec<String>,
+        headers: Vec<(String, String)>,
+        basic_auth: Option<(String, String)>,
+        timeout: f64,
+        concurrency: usize,
+        max_retries: u32,
+        initial_delay: f64,
+        backoff_factor: f64,
+        hasher: &str,
+        chunker: &str,
+        pin_on_add: bool,
+    ) -> PyResult<Self> {
+        let bad = |e: RsStoreError| PyValueError::new_err(e.to_string());
+        let mut c = KuboConfig::new(rpc_url).map_err(bad)?;
+        c.set_gateways(gateways).map_err(bad)?;
+        c.headers = headers;
+        c.auth = basic_auth.map(|(user, password)| Auth::Basic { user, password });
+        let secs = |s: f64, what: &str| {
+            std::time::Duration::try_from_secs_f64(s)
+                .map_err(|_| PyValueError::new_err(format!("{what} must be a positive number")))
+        };
+        c.timeout = secs(timeout, "timeout")?;
+        c.concurrency = concurrency;
+        c.max_retries = max_retries;
+        c.initial_delay = secs(initial_delay, "initial_delay")?;
+        c.backoff_factor = backoff_factor;
+        c.hash = HashAlg::from_name(hasher).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "hasher {hasher:?} is not supported (blake3 or sha2-256)"
+            ))
+        })?;
+        c.chunker = chunker.to_owned();
+        c.pin_on_add = pin_on_add;
+        let store = KuboStore::new(c).map_err(bad)?;
+        Ok(Store {
+            kind: Kind::Kubo(store),
+        })
+    }
+
+    /// A bridge to a Python `ContentAddressedStore`; `ids` is "cid" or "multihash".
+    #[staticmethod]
+    fn new_python(cas: Py<PyAny>, ids: &str) -> PyResult<Self> {
+        let ids = match ids {
+            "cid" => IdEncoding::Cid,
+            "multihash" => IdEncoding::Multihash,
+            other => return Err(PyValueError::new_err(format!("unknown id kind {other:?}"))),
+        };
+        Ok(Store {
+            kind: Kind::Python(Arc::new(PyCas {
+                cas,
+                ids,
+                locals: Mutex::new(None),
+            })),
+        })
+    }
+
+    /// `InMemoryCAS.save`: stores `data`, returns its 34-byte BLAKE3 multihash.
+    fn memory_save<'py>(&self, py: Python<'py>, data: &[u8], codec: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let block = Block::new(codec_of(codec)?, HashAlg::Blake3, Bytes::copy_from_slice(data));
+        let mh = block.cid.hash().to_bytes();
+        let m = self.memory()?.clone();
+        let rt = pyo3_async_runtimes::tokio::get_runtime();
+        py.detach(|| rt.block_on(m.put(block))).map_err(store_to_py)?;
+        Ok(PyBytes::new(py, &mh))
+    }
+
+    /// `InMemoryCAS.load`.
+    #[pyo3(signature = (id, offset=None, length=None, suffix=None))]
+    fn memory_load<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+        offset: Option<u64>,
+        length: Option<u64>,
+        suffix: Option<u64>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if !id.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "InMemoryCAS only supports byte-string IDs (multihash bytes)",
+            ));
+        }
+        let cid = id_from_py(id, RAW)?;
+        let m = self.memory()?.clone();
+        let rt = pyo3_async_runtimes::tokio::get_runtime();
+        let range = range_of(offset, length, suffix);
+        let data = py
+            .detach(|| rt.block_on(m.get_range(&cid, range)))
+            .map_err(|e| match e {
+                RsStoreError::NotFound(_) => {
+                    pyo3::exceptions::PyKeyError::new_err("Object not found in in-memory store")
+                }
+                e => store_to_py(e),
+            })?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// `InMemoryCAS.store`: a dict of multihash bytes -> block bytes (a copy).
+    fn memory_blocks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.memory()?.blocks().map_err(store_to_py)? {
+            d.set_item(PyBytes::new(py, &k), PyBytes::new(py, &v))?;
+        }
+        Ok(d)
+    }
+
+    /// Number of blocks held (memory store).
+    fn memory_len(&self) -> PyResult<usize> {
+        Ok(self.memory()?.len())
+    }
+
+    /// `KuboCAS.save`: py-hamt's `add` call; returns the CID's bytes.
+    fn kubo_save<'py>(&self, py: Python<'py>, data: Vec<u8>, codec: &str) -> PyResult<Bound<'py, PyAny>> {
+        let codec = codec_of(codec)?;
+        let k = self.kubo()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let cid = k.add_value(data, codec).await.map_err(store_to_py)?;
+            Ok(cid.to_bytes())
+        })
+    }
+
+    /// `KuboCAS.load`: a verified block, or part of it.
+    #[pyo3(signature = (id, offset=None, length=None, suffix=None))]
+    fn kubo_load<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+        offset: Option<u64>,
+        length: Option<u64>,
+        suffix: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cid = cid_from_py(id)?;
+        let k = self.kubo()?;
+        let range = range_of(offset, length, suffix);
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let data = if range.is_empty() {
+                Bytes::new()
+            } else if cid.codec() == DAG_PB {
+                // A UnixFS file (a value over the chunk size): reassembled from verified leaves.
+                ipfs_hamt::value::read_value(&k, &cid, range).await.map_err(crate::error::to_py)?
+            } else {
+                k.get_range(&cid, range).await.map_err(store_to_py)?
+            };
+            Python::attach(|py| Ok(PyBytes::new(py, &data).unbind()))
+        })
+    }
+
+    /// `pin/add` (recursive).
+    fn kubo_pin<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let cid = cid_from_py(id)?;
+        let k = self.kubo()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            k.pin_add(&cid).await.map_err(store_to_py)
+        })
+    }
+
+    /// `pin/rm` (recursive).
+    fn kubo_unpin<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let cid = cid_from_py(id)?;
+        let k = self.kubo()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            k.pin_rm(&cid).await.map_err(store_to_py)
+        })
+    }
+
+    /// `pin/update` from `old` to `new`.
+    fn kubo_pin_update<'py>(
+        &self,
+        py: Python<'py>,
+        old: &Bound<'py, PyAny>,
+        new: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (old, new) = (cid_from_py(old)?, cid_from_py(new)?);
+        let k = self.kubo()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            k.pin_update(&old, &new, true).await.map_err(store_to_py)
+        })
+    }
+
+    /// `pin/ls`: the pinned CIDs as strings.
+    fn kubo_pin_ls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let k = self.kubo()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let cids = k.pin_ls().await.map_err(store_to_py)?;
+            Ok(cids.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        })
+    }
+}
+
+/// A Python `ContentAddressedStore` as a Rust block store. Its coroutines run on the event
+/// loop of the latest HAMT call (`set_locals`); every block it returns is verified against the
+/// CID asked for, and every id its `save` returns must be the block's own content address.
+pub struct PyCas {
+    cas: Py<PyAny>,
+    ids: IdEncoding,
+    locals: Mutex<Option<TaskLocals>>,
+}
+
+impl PyCas {
+    pub(crate) fn ids(&self) -> IdEncoding {
+        self.ids
+    }
+
+    /// Remembers the running event loop, where the store's coroutines will be scheduled.
+    pub(crate) fn set_locals(&self, py: Python<'_>) -> PyResult<()> {
+        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+        if let Ok(mut l) = self.locals.lock() {
+            *l = Some(locals);
+        }
+        Ok(())
+    }
+
+    fn locals(&self) -> Result<TaskLocals, RsStoreError> {
+        Python::attach(|py| {
+            self.locals
+                .lock()
+                .ok()
+                .and_then(|l| l.as_ref().map(|l| l.clone_ref(py)))
+        })
+            .ok_or_else(|| RsStoreError::Backend("no event loop to run the Python store on".into()))
+    }
+
+    /// Calls `method` of the store with `args` and awaits the coroutine on the saved loop.
+    async fn call(
+        &self,
+        method: &str,
+        args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>>,
+        kwargs: Option<Vec<(&'static str, u64)>>,
+    ) -> Result<Py<PyAny>, RsStoreError> {
+        let locals = self.locals()?;
+        let py_err = |e: PyErr| RsStoreError::Backend(format!("Python store {method} failed: {e}"));
+        let fut = Python::attach(|py| {
+            let kw = PyDict::new(py);
+            for (k, v) in kwargs.unwrap_or_default() {
+                kw.set_item(k, v)?;
+            }
+            let coro = self.cas.bind(py).call_method(method, args(py)?, Some(&kw))?;
+            pyo3_async_runtimes::into_future_with_locals(&locals, coro)
+        })
+        .map_err(py_err)?;
+        fut.await.map_err(py_err)
+    }
+
+    async fn load(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, RsStoreError> {
+        let kwargs = match range {
+            ByteRange::Full => None,
+            ByteRange::From(o) => Some(vec![("offset", o)]),
+            ByteRange::Slice { offset, length } => Some(vec![("offset", offset), ("length", length)]),
+            ByteRange::Suffix(n) => Some(vec![("suffix", n)]),
+        };
+        let ids = self.ids;
+        let obj = self
+            .call(
+                "load",
+                |py| pyo3::types::PyTuple::new(py, [id_to_py(py, cid, ids)?]),
+                kwargs,
+            )
+            .await?;
+        let data = Python::attach(|py| {
+            obj.bind(py)
+                .cast::<PyBytes>()
+                .map(|b| Bytes::copy_from_slice(b.as_bytes()))
+                .map_err(|_| RsStoreError::Backend(format!("Python store load({cid}) did not return bytes")))
+        })?;
+        Ok(data)
+    }
+
+    async fn save(&self, block: Block) -> Result<(), RsStoreError> {
+        let codec = match block.cid.codec() {
+            DAG_CBOR => "dag-cbor",
+            DAG_PB => "dag-pb",
+            _ => "raw",
+        };
+        let data = block.data.clone();
+        let ret = self
+            .call(
+                "save",
+                |py| pyo3::types::PyTuple::new(py, [PyBytes::new(py, &data).into_any(), codec.into_pyobject(py)?.into_any()]),
+                None,
+            )
+            .await?;
+        let got = Python::attach(|py| id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string()));
+        match got {
+            Ok(c) if c.hash() == block.cid.hash() => Ok(()),
+            Ok(c) => Err(RsStoreError::Backend(format!(
+                "the Python store returned id {c} for a block whose content address is {}; \
+                 ipfs_hamt needs content-addressed ids (the block's CID or BLAKE3 multihash)",
+                block.cid
+            ))),
+            Err(e) => Err(RsStoreError::Backend(format!(
+                "the Python store returned an id that is neither a CID nor a multihash: {e}"
+            ))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BlockStore for PyCas {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, RsStoreError> {
+        let data = self.load(cid, ByteRange::Full).await?;
+        verify(cid, &data)?;
+        Ok(data)
+    }
+
+    async fn get_range(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, RsStoreError> {
+        if range == ByteRange::Full {
+            return self.get(cid).await;
+        }
+        self.load(cid, range).await
+    }
+
+    async fn has(&self, cid: &Cid) -> Result<bool, RsStoreError> {
+        match self.get(cid).await {
+            Ok(_) => Ok(true),
+            Err(RsStoreError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), RsStoreError> {
+        futures::stream::iter(blocks)
+            .map(|b| self.save(b))
+            .buffer_unordered(BRIDGE_PARALLEL)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+}
+

@@ -1,0 +1,28 @@
+"""ipfs_hamt: py-hamt's API with the work done in Rust.
+
+Change ``from py_hamt import ...`` to ``from ipfs_hamt import ...``; the classes, signatures,
+defaults and on-store format are py-hamt 3.6.0's.
+"""
+
+from .hamt import HAMT, blake3_hashfn
+from .store import (
+    ContentAddressedStore,
+    GatewayContentMismatch,
+    GatewayContentUnverifiable,
+    InMemoryCAS,
+    KuboCAS,
+)
+from .zarr_store import ZarrHAMTStore
+from .encrypted_store import SimpleEncryptedZarrHAMTStore
+
+__all__ = [
+    "HAMT",
+    "blake3_hashfn",
+    "ContentAddressedStore",
+    "InMemoryCAS",
+    "KuboCAS",
+    "GatewayContentMismatch",
+    "GatewayContentUnverifiable",
+    "ZarrHAMTStore",
+    "SimpleEncryptedZarrHAMTStore",
+]

@@ -1,0 +1,162 @@
+"""``HAMT``: py-hamt 3.6.0's class, with the tree work done in Rust."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, AsyncIterator, Callable, Optional
+
+from . import _core
+from .store import ContentAddressedStore, rust_store
+
+IPLDKind = Any
+
+blake3_hashfn: Callable[[bytes], bytes] = _core.blake3_hashfn
+
+# The empty node (256 empty buckets): what an empty HAMT's root is.
+_EMPTY_NODE = bytes([0x99, 0x01, 0x00]) + bytes([0xA0]) * 256
+
+
+def _is_blake3(hash_fn: Callable[[bytes], bytes]) -> bool:
+    if hash_fn is blake3_hashfn:
+        return True
+    # py-hamt's own blake3_hashfn computes the same digest.
+    return getattr(hash_fn, "__name__", "") == "blake3_hashfn" and str(
+        getattr(hash_fn, "__module__", "")
+    ).startswith("py_hamt")
+
+
+class HAMT:
+    """A HAMT over a content-addressed store, byte-compatible with py-hamt.
+
+    Writable HAMTs keep changes in memory until ``make_read_only()`` (or ``cache_vacate()``)
+    writes them; then ``root_node_id`` is the root's id. Read-only HAMTs serve many concurrent
+    readers (threads too).
+
+    >>> import asyncio
+    >>> from ipfs_hamt import HAMT, InMemoryCAS
+    >>> async def demo():
+    ...     hamt = await HAMT.build(cas=InMemoryCAS())
+    ...     await hamt.set("foo", "bar")
+    ...     await hamt.make_read_only()
+    ...     return await hamt.get("foo"), hamt.root_node_id.hex()[:4]
+    >>> asyncio.run(demo())
+    ('bar', '1e20')
+    """
+
+    def __init__(
+        self,
+        cas: ContentAddressedStore,
+        hash_fn: Callable[[bytes], bytes] = blake3_hashfn,
+        root_node_id: IPLDKind = None,
+        read_only: bool = False,
+        max_bucket_size: int = 4,
+        values_are_bytes: bool = False,
+        _ids: Optional[str] = None,
+    ) -> None:
+        self.cas = cas
+        self.hash_fn = hash_fn
+        self.values_are_bytes = values_are_bytes
+        self.max_bucket_size = max_bucket_size
+        self.lock = asyncio.Lock()
+        if _ids is None and root_node_id is not None:
+            _ids = "multihash" if isinstance(root_node_id, bytes) else "cid"
+        store, ids = rust_store(cas, _ids)
+        self._c = _core.Hamt(
+            store,
+            root_node_id,
+            read_only,
+            max_bucket_size,
+            values_are_bytes,
+            None if _is_blake3(hash_fn) else hash_fn,
+            ids,
+        )
+        self._local = self._c.is_local
+
+    @classmethod
+    async def build(cls, *args: Any, **kwargs: Any) -> "HAMT":
+        """Creates a HAMT (use this rather than the constructor, as py-hamt advises)."""
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        cas, root = a["cas"], a["root_node_id"]
+        if a["_ids"] is None and root is None and not _is_native(cas):
+            # A Python store: its first id tells which kind it hands out (the empty node is
+            # a block every HAMT writes anyway).
+            probe = await cas.save(_EMPTY_NODE, "dag-cbor")
+            kwargs["_ids"] = "multihash" if isinstance(probe, (bytes, bytearray)) else "cid"
+        return cls(*args, **kwargs)
+
+    @property
+    def root_node_id(self) -> IPLDKind:
+        """The root's id; ``None`` while there are changes not yet written."""
+        return self._c.root_id()
+
+    @property
+    def read_only(self) -> bool:
+        return self._c.read_only
+
+    async def make_read_only(self) -> None:
+        """Writes all changes and switches to read-only mode."""
+        r = self._c.make_read_only()
+        if not self._local:
+            await r
+
+    async def enable_write(self) -> None:
+        """Switches back to writable mode (a no-op when writable)."""
+        self._c.enable_write()
+
+    async def cache_size(self) -> int:
+        """Approximate bytes of cached nodes."""
+        return self._c.cache_size()
+
+    async def cache_vacate(self) -> None:
+        """Writable: writes the buffered changes. Read-only: empties the node cache."""
+        r = self._c.cache_vacate()
+        if not self._local:
+            await r
+
+    async def set(self, key: str, val: IPLDKind) -> None:
+        """Sets ``key`` to ``val`` (bytes if ``values_are_bytes``, else any IPLD value)."""
+        r = self._c.set(key, val)
+        if not self._local:
+            await r
+
+    async def delete(self, key: str) -> None:
+        """Removes ``key``; ``KeyError`` if absent."""
+        r = self._c.delete(key)
+        if not self._local:
+            await r
+
+    async def get(
+        self,
+        key: str,
+        offset: Optional[int] = None,
+        length: Optional[int] = None,
+        suffix: Optional[int] = None,
+    ) -> IPLDKind:
+        """The value of ``key`` (or a py-hamt slice of it); ``KeyError`` if absent."""
+        r = self._c.get(key, offset, length, suffix)
+        return r if self._local else await r
+
+    async def get_pointer(self, key: str) -> IPLDKind:
+        """The id of ``key``'s value block, without loading it."""
+        r = self._c.get_pointer(key)
+        return r if self._local else await r
+
+    async def keys(self) -> AsyncIterator[str]:
+        """Every key, in py-hamt's traversal order."""
+        r = self._c.keys()
+        for k in r if self._local else await r:
+            yield k
+
+    async def len(self) -> int:
+        """Number of keys."""
+        r = self._c.len()
+        return r if self._local else await r
+
+
+def _is_native(cas: Any) -> bool:
+    from .store import InMemoryCAS, KuboCAS, _native
+
+    return _native(cas, InMemoryCAS) or _native(cas, KuboCAS)

@@ -219,7 +219,7 @@ class KuboCAS(ContentAddressedStore):
         """py-hamt's ``add`` call; returns the CID relabelled with ``codec`` (dag-pb kept)."""
         self._check_open()
         raw = await self._rs.kubo_save(bytes(data), codec)
-        return CID.decode(bytes(raw))
+        return CID.decode(raw)
 
     async def load(
         self,

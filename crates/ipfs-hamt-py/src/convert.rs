@@ -21,9 +21,10 @@ fn cid_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|c| c.bind(py))
 }
 
-/// A `multiformats.CID` for `cid`.
+/// A `multiformats.CID` for `cid`, made from its string form so that it prints as Kubo and
+/// py-hamt's `KuboCAS` print it (base32 `bafy...` for CIDv1).
 pub fn cid_to_py<'py>(py: Python<'py>, cid: &Cid) -> PyResult<Bound<'py, PyAny>> {
-    cid_class(py)?.call_method1("decode", (PyBytes::new(py, &cid.to_bytes()),))
+    cid_class(py)?.call_method1("decode", (cid.to_string(),))
 }
 
 /// Reads a CID from a `multiformats.CID`, a CID string or binary CID bytes.

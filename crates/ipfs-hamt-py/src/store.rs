@@ -212,13 +212,13 @@ impl Store {
         Ok(self.memory()?.len())
     }
 
-    /// `KuboCAS.save`: py-hamt's `add` call; returns the CID's bytes.
+    /// `KuboCAS.save`: py-hamt's `add` call; returns the CID as a string.
     fn kubo_save<'py>(&self, py: Python<'py>, data: Vec<u8>, codec: &str) -> PyResult<Bound<'py, PyAny>> {
         let codec = codec_of(codec)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let cid = k.add_value(data, codec).await.map_err(store_to_py)?;
-            Ok(cid.to_bytes())
+            Ok(cid.to_string())
         })
     }
 

@@ -53,14 +53,19 @@ class HAMT:
         max_bucket_size: int = 4,
         values_are_bytes: bool = False,
         _ids: Optional[str] = None,
+        _block_hash: Optional[str] = None,
     ) -> None:
         self.cas = cas
         self.hash_fn = hash_fn
         self.values_are_bytes = values_are_bytes
         self.max_bucket_size = max_bucket_size
         self.lock = asyncio.Lock()
+        native = _is_native(cas)
         if _ids is None and root_node_id is not None:
             _ids = "multihash" if isinstance(root_node_id, bytes) else "cid"
+        if _block_hash is None and root_node_id is not None and not native:
+            # New blocks are named like the existing ones (a Python store may use sha2-256).
+            _block_hash = _core.id_hash_name(root_node_id)
         store, ids = rust_store(cas, _ids)
         self._c = _core.Hamt(
             store,
@@ -70,6 +75,7 @@ class HAMT:
             values_are_bytes,
             None if _is_blake3(hash_fn) else hash_fn,
             ids,
+            _block_hash,
         )
         self._local = self._c.is_local
 
@@ -85,6 +91,7 @@ class HAMT:
             # a block every HAMT writes anyway).
             probe = await cas.save(_EMPTY_NODE, "dag-cbor")
             kwargs["_ids"] = "multihash" if isinstance(probe, (bytes, bytearray)) else "cid"
+            kwargs["_block_hash"] = _core.id_hash_name(probe)
         return cls(*args, **kwargs)
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, MutableMapping
 from typing import Any, Callable, Literal, Optional, Tuple
 
 from multiformats import CID
@@ -77,9 +78,10 @@ class InMemoryCAS(ContentAddressedStore):
         self._rs = _core.Store.new_memory()
 
     @property
-    def store(self) -> dict[bytes, bytes]:
-        """A dict of id -> bytes (a snapshot copy, like py-hamt's ``store`` attribute)."""
-        return self._rs.memory_blocks()
+    def store(self) -> "_Blocks":
+        """The blocks as a mapping id -> bytes, like py-hamt's ``store`` dict (writable: a
+        block stored under an id must hash to it)."""
+        return _Blocks(self._rs)
 
     def __len__(self) -> int:
         return self._rs.memory_len()
@@ -95,6 +97,34 @@ class InMemoryCAS(ContentAddressedStore):
         suffix: Optional[int] = None,
     ) -> bytes:
         return self._rs.memory_load(id, offset, length, suffix)
+
+
+class _Blocks(MutableMapping):
+    """``InMemoryCAS.store``: a live view of the Rust memory store."""
+
+    def __init__(self, rs: Any) -> None:
+        self._rs = rs
+
+    def __getitem__(self, id: bytes) -> bytes:
+        return self._rs.memory_load(id)
+
+    def __setitem__(self, id: bytes, data: bytes) -> None:
+        self._rs.memory_put(id, data)
+
+    def __delitem__(self, id: bytes) -> None:
+        raise TypeError("blocks cannot be deleted from an InMemoryCAS")
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._rs.memory_blocks())
+
+    def __len__(self) -> int:
+        return self._rs.memory_len()
+
+    def items(self):  # one pass over the store instead of a lookup per key
+        return self._rs.memory_blocks().items()
+
+    def values(self):
+        return self._rs.memory_blocks().values()
 
 
 _CHUNKER = re.compile(r"^(size-[1-9][0-9]*|rabin|rabin-[0-9]+-[0-9]+-[0-9]+)$")

@@ -91,10 +91,18 @@ pub fn py_to_ipld(obj: &Bound<'_, PyAny>) -> PyResult<Ipld> {
         return Ok(Ipld::Bytes(b.as_bytes().to_vec()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|x| py_to_ipld(&x)).collect::<PyResult<_>>().map(Ipld::List);
+        return l
+            .iter()
+            .map(|x| py_to_ipld(&x))
+            .collect::<PyResult<_>>()
+            .map(Ipld::List);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|x| py_to_ipld(&x)).collect::<PyResult<_>>().map(Ipld::List);
+        return t
+            .iter()
+            .map(|x| py_to_ipld(&x))
+            .collect::<PyResult<_>>()
+            .map(Ipld::List);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut m = BTreeMap::new();
@@ -127,7 +135,10 @@ pub fn ipld_to_py<'py>(py: Python<'py>, v: &Ipld) -> PyResult<Bound<'py, PyAny>>
         Ipld::String(s) => PyString::new(py, s).into_any(),
         Ipld::Bytes(b) => PyBytes::new(py, b).into_any(),
         Ipld::List(l) => {
-            let items = l.iter().map(|x| ipld_to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            let items = l
+                .iter()
+                .map(|x| ipld_to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         Ipld::Map(m) => {

@@ -11,7 +11,7 @@ use ipfs_hamt::key_hash::{KeyHash, KeyHasher};
 use ipfs_hamt::node::IdEncoding;
 use ipfs_hamt::store::SharedStore;
 use ipfs_hamt::value::decode_ipld;
-use ipfs_hamt::{ByteRange, HamtConfig, Reader, Writer};
+use ipfs_hamt::{ByteRange, HamtConfig, HashAlg, Reader, Writer};
 use pyo3::exceptions::{PyException, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
@@ -37,7 +37,12 @@ impl KeyHasher for PyHasher {
             self.0
                 .call1(py, (PyBytes::new(py, key),))
                 .ok()
-                .and_then(|r| r.bind(py).cast::<PyBytes>().ok().map(|b| KeyHash::from_slice(b.as_bytes())))
+                .and_then(|r| {
+                    r.bind(py)
+                        .cast::<PyBytes>()
+                        .ok()
+                        .map(|b| KeyHash::from_slice(b.as_bytes()))
+                })
                 .unwrap_or_else(|| KeyHash::from_slice(&[]))
         })
     }
@@ -105,7 +110,11 @@ impl Hamt {
         }
     }
 
-    fn value_out<'py>(py: Python<'py>, values_are_bytes: bool, data: Bytes) -> PyResult<Bound<'py, PyAny>> {
+    fn value_out<'py>(
+        py: Python<'py>,
+        values_are_bytes: bool,
+        data: Bytes,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if values_are_bytes {
             Ok(PyBytes::new(py, &data).into_any())
         } else {
@@ -137,7 +146,11 @@ fn value_bytes(val: &Bound<'_, PyAny>) -> PyResult<Bytes> {
 impl Hamt {
     /// `ids` is "cid" (KuboCAS) or "multihash" (InMemoryCAS). `hash_fn` None means BLAKE3.
     #[new]
-    #[pyo3(signature = (store, root, read_only, max_bucket_size, values_are_bytes, hash_fn, ids))]
+    /// `block_hash` names the multihash of new blocks ("blake3", "sha2-256"); None: the store's
+    /// (a Kubo store's `hasher`, else BLAKE3).
+    #[pyo3(signature = (store, root, read_only, max_bucket_size, values_are_bytes, hash_fn, ids,
+        block_hash=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         store: &Bound<'_, Store>,
         root: Option<&Bound<'_, PyAny>>,
@@ -146,9 +159,12 @@ impl Hamt {
         values_are_bytes: bool,
         hash_fn: Option<Py<PyAny>>,
         ids: &str,
+        block_hash: Option<&str>,
     ) -> PyResult<Self> {
         if max_bucket_size < 1 {
-            return Err(PyValueError::new_err("Bucket size maximum must be a positive integer"));
+            return Err(PyValueError::new_err(
+                "Bucket size maximum must be a positive integer",
+            ));
         }
         let store = store.get();
         let ids = match ids {
@@ -156,7 +172,16 @@ impl Hamt {
             "multihash" => IdEncoding::Multihash,
             other => return Err(PyValueError::new_err(format!("unknown id kind {other:?}"))),
         };
+        let block_hash = match block_hash {
+            Some(name) => HashAlg::from_name(name).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "unsupported block hash {name:?} (blake3 or sha2-256)"
+                ))
+            })?,
+            None => store.block_hash(),
+        };
         let mut config = HamtConfig {
+            block_hash,
             max_bucket_size: max_bucket_size as usize,
             bucket_limit: (max_bucket_size as usize).max(1024),
             ids,
@@ -172,13 +197,17 @@ impl Hamt {
             // at the call that caused them).
             config.value_batch_blocks = 1;
             if b.ids() != ids {
-                return Err(PyValueError::new_err("store and HAMT disagree on the id kind"));
+                return Err(PyValueError::new_err(
+                    "store and HAMT disagree on the id kind",
+                ));
             }
         }
         let shared = store.shared();
         let root = root.map(|r| id_from_py(r, DAG_CBOR)).transpose()?;
         let mode = match (root, read_only) {
-            (Some(root), true) => Mode::Read(Reader::new(shared.clone(), root, config.clone()).map_err(to_py)?),
+            (Some(root), true) => {
+                Mode::Read(Reader::new(shared.clone(), root, config.clone()).map_err(to_py)?)
+            }
             (Some(root), false) => Mode::Write(Arc::new(tokio::sync::Mutex::new(
                 Writer::open(shared.clone(), root, config.clone()).map_err(to_py)?,
             ))),
@@ -222,7 +251,12 @@ impl Hamt {
         root.map(|c| id_to_py(py, &c, self.config.ids)).transpose()
     }
 
-    fn set<'py>(&self, py: Python<'py>, key: String, val: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn set<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        val: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer()?.ok_or_else(read_only_error)?;
         let data = if self.values_are_bytes {
             value_bytes(val)?
@@ -242,10 +276,15 @@ impl Hamt {
         self.run(
             py,
             async move {
-                w.lock().await.remove(&key).await.map(|_| ()).map_err(|e| match e {
-                    ipfs_hamt::Error::KeyNotFound(k) => PyKeyError::new_err(k),
-                    e => to_py(e),
-                })
+                w.lock()
+                    .await
+                    .remove(&key)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| match e {
+                        ipfs_hamt::Error::KeyNotFound(k) => PyKeyError::new_err(k),
+                        e => to_py(e),
+                    })
             },
             none,
         )
@@ -316,7 +355,13 @@ impl Hamt {
             py,
             async move {
                 match (w, r) {
-                    (Some(w), _) => w.lock().await.keys().await.map(|k| k.len() as u64).map_err(to_py),
+                    (Some(w), _) => w
+                        .lock()
+                        .await
+                        .keys()
+                        .await
+                        .map(|k| k.len() as u64)
+                        .map_err(to_py),
                     (None, Some(r)) => r.len().await.map_err(to_py),
                     (None, None) => unreachable!("a HAMT is either writable or read-only"),
                 }
@@ -346,7 +391,8 @@ impl Hamt {
     fn enable_write(&self) -> PyResult<()> {
         let mut mode = self.mode.lock().map_err(|_| lock_poisoned())?;
         if let Mode::Read(r) = &*mode {
-            let w = Writer::open(self.store.clone(), r.root(), self.config.clone()).map_err(to_py)?;
+            let w =
+                Writer::open(self.store.clone(), r.root(), self.config.clone()).map_err(to_py)?;
             *mode = Mode::Write(Arc::new(tokio::sync::Mutex::new(w)));
         }
         Ok(())
@@ -375,5 +421,20 @@ impl Hamt {
             }
             (None, None) => unreachable!("a HAMT is either writable or read-only"),
         }
+    }
+}
+
+/// The name of the multihash function of a block id (multihash bytes or any CID form), so a
+/// HAMT on a Python store names new blocks the way that store does.
+#[pyfunction]
+pub fn id_hash_name(id: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    let cid = id_from_py(id, DAG_CBOR)?;
+    match HashAlg::from_code(cid.hash().code()) {
+        Some(HashAlg::Blake3) => Ok("blake3"),
+        Some(HashAlg::Sha2_256) => Ok("sha2-256"),
+        None => Err(PyValueError::new_err(format!(
+            "ids hashed with multihash code {:#x} are not supported (blake3 or sha2-256)",
+            cid.hash().code()
+        ))),
     }
 }

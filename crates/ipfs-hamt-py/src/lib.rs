@@ -16,7 +16,12 @@ mod error;
 mod hamt;
 mod store;
 
-create_exception!(_core, GatewayContentMismatch, PyException, "A block's bytes do not match its CID.");
+create_exception!(
+    _core,
+    GatewayContentMismatch,
+    PyException,
+    "A block's bytes do not match its CID."
+);
 create_exception!(
     _core,
     GatewayContentUnverifiable,
@@ -76,10 +81,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(blake3_hashfn, m)?)?;
     m.add_function(wrap_pyfunction!(seal, m)?)?;
     m.add_function(wrap_pyfunction!(unseal, m)?)?;
+    m.add_function(wrap_pyfunction!(hamt::id_hash_name, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<hamt::Hamt>()?;
-    m.add("GatewayContentMismatch", py.get_type::<GatewayContentMismatch>())?;
-    m.add("GatewayContentUnverifiable", py.get_type::<GatewayContentUnverifiable>())?;
+    m.add(
+        "GatewayContentMismatch",
+        py.get_type::<GatewayContentMismatch>(),
+    )?;
+    m.add(
+        "GatewayContentUnverifiable",
+        py.get_type::<GatewayContentUnverifiable>(),
+    )?;
     m.add("StoreError", py.get_type::<StoreError>())?;
     Ok(())
 }

@@ -44,6 +44,14 @@ impl Store {
         }
     }
 
+    /// The hash a HAMT on this store names new blocks with by default.
+    pub(crate) fn block_hash(&self) -> HashAlg {
+        match &self.kind {
+            Kind::Kubo(k) => k.config().hash,
+            _ => HashAlg::Blake3,
+        }
+    }
+
     /// Local stores never wait on I/O: their calls run to completion on the caller's thread.
     pub(crate) fn is_local(&self) -> bool {
         matches!(self.kind, Kind::Memory(_))
@@ -159,12 +167,22 @@ impl Store {
     }
 
     /// `InMemoryCAS.save`: stores `data`, returns its 34-byte BLAKE3 multihash.
-    fn memory_save<'py>(&self, py: Python<'py>, data: &[u8], codec: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let block = Block::new(codec_of(codec)?, HashAlg::Blake3, Bytes::copy_from_slice(data));
+    fn memory_save<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        codec: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let block = Block::new(
+            codec_of(codec)?,
+            HashAlg::Blake3,
+            Bytes::copy_from_slice(data),
+        );
         let mh = block.cid.hash().to_bytes();
         let m = self.memory()?.clone();
         let rt = pyo3_async_runtimes::tokio::get_runtime();
-        py.detach(|| rt.block_on(m.put(block))).map_err(store_to_py)?;
+        py.detach(|| rt.block_on(m.put(block)))
+            .map_err(store_to_py)?;
         Ok(PyBytes::new(py, &mh))
     }
 
@@ -198,6 +216,17 @@ impl Store {
         Ok(PyBytes::new(py, &data))
     }
 
+    /// Stores `data` under the multihash `id` (`InMemoryCAS.store[id] = data`); the bytes must
+    /// hash to `id`.
+    fn memory_put(&self, py: Python<'_>, id: &Bound<'_, PyAny>, data: &[u8]) -> PyResult<()> {
+        let cid = id_from_py(id, RAW)?;
+        let block = Block::verified(cid, Bytes::copy_from_slice(data))
+            .map_err(|e| PyValueError::new_err(format!("block does not match its id: {e}")))?;
+        let m = self.memory()?.clone();
+        let rt = pyo3_async_runtimes::tokio::get_runtime();
+        py.detach(|| rt.block_on(m.put(block))).map_err(store_to_py)
+    }
+
     /// `InMemoryCAS.store`: a dict of multihash bytes -> block bytes (a copy).
     fn memory_blocks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -213,7 +242,12 @@ impl Store {
     }
 
     /// `KuboCAS.save`: py-hamt's `add` call; returns the CID as a string.
-    fn kubo_save<'py>(&self, py: Python<'py>, data: Vec<u8>, codec: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn kubo_save<'py>(
+        &self,
+        py: Python<'py>,
+        data: Vec<u8>,
+        codec: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let codec = codec_of(codec)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -240,7 +274,9 @@ impl Store {
                 Bytes::new()
             } else if cid.codec() == DAG_PB {
                 // A UnixFS file (a value over the chunk size): reassembled from verified leaves.
-                ipfs_hamt::value::read_value(&k, &cid, range).await.map_err(crate::error::to_py)?
+                ipfs_hamt::value::read_value(&k, &cid, range)
+                    .await
+                    .map_err(crate::error::to_py)?
             } else {
                 k.get_range(&cid, range).await.map_err(store_to_py)?
             };
@@ -249,7 +285,11 @@ impl Store {
     }
 
     /// `pin/add` (recursive).
-    fn kubo_pin<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn kubo_pin<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cid = cid_from_py(id)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -258,7 +298,11 @@ impl Store {
     }
 
     /// `pin/rm` (recursive).
-    fn kubo_unpin<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn kubo_unpin<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cid = cid_from_py(id)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -320,7 +364,7 @@ impl PyCas {
                 .ok()
                 .and_then(|l| l.as_ref().map(|l| l.clone_ref(py)))
         })
-            .ok_or_else(|| RsStoreError::Backend("no event loop to run the Python store on".into()))
+        .ok_or_else(|| RsStoreError::Backend("no event loop to run the Python store on".into()))
     }
 
     /// Calls `method` of the store with `args` and awaits the coroutine on the saved loop.
@@ -337,7 +381,10 @@ impl PyCas {
             for (k, v) in kwargs.unwrap_or_default() {
                 kw.set_item(k, v)?;
             }
-            let coro = self.cas.bind(py).call_method(method, args(py)?, Some(&kw))?;
+            let coro = self
+                .cas
+                .bind(py)
+                .call_method(method, args(py)?, Some(&kw))?;
             pyo3_async_runtimes::into_future_with_locals(&locals, coro)
         })
         .map_err(py_err)?;
@@ -348,7 +395,9 @@ impl PyCas {
         let kwargs = match range {
             ByteRange::Full => None,
             ByteRange::From(o) => Some(vec![("offset", o)]),
-            ByteRange::Slice { offset, length } => Some(vec![("offset", offset), ("length", length)]),
+            ByteRange::Slice { offset, length } => {
+                Some(vec![("offset", offset), ("length", length)])
+            }
             ByteRange::Suffix(n) => Some(vec![("suffix", n)]),
         };
         let ids = self.ids;
@@ -363,7 +412,9 @@ impl PyCas {
             obj.bind(py)
                 .cast::<PyBytes>()
                 .map(|b| Bytes::copy_from_slice(b.as_bytes()))
-                .map_err(|_| RsStoreError::Backend(format!("Python store load({cid}) did not return bytes")))
+                .map_err(|_| {
+                    RsStoreError::Backend(format!("Python store load({cid}) did not return bytes"))
+                })
         })?;
         Ok(data)
     }
@@ -378,11 +429,21 @@ impl PyCas {
         let ret = self
             .call(
                 "save",
-                |py| pyo3::types::PyTuple::new(py, [PyBytes::new(py, &data).into_any(), codec.into_pyobject(py)?.into_any()]),
+                |py| {
+                    pyo3::types::PyTuple::new(
+                        py,
+                        [
+                            PyBytes::new(py, &data).into_any(),
+                            codec.into_pyobject(py)?.into_any(),
+                        ],
+                    )
+                },
                 None,
             )
             .await?;
-        let got = Python::attach(|py| id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string()));
+        let got = Python::attach(|py| {
+            id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string())
+        });
         match got {
             Ok(c) if c.hash() == block.cid.hash() => Ok(()),
             Ok(c) => Err(RsStoreError::Backend(format!(
@@ -429,4 +490,3 @@ impl BlockStore for PyCas {
             .map(|_| ())
     }
 }
-

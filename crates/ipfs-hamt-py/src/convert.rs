@@ -76,7 +76,7 @@ pub fn py_to_ipld(obj: &Bound<'_, PyAny>) -> PyResult<Ipld> {
         let v: i128 = obj
             .extract()
             .map_err(|_| PyValueError::new_err("integer out of the DAG-CBOR range"))?;
-        if v < -(1i128 << 64) || v >= (1i128 << 64) {
+        if !(-(1i128 << 64)..(1i128 << 64)).contains(&v) {
             return Err(PyValueError::new_err("integer out of the DAG-CBOR range"));
         }
         return Ok(Ipld::Integer(v));

@@ -222,7 +222,8 @@ impl<'a> Reader<'a> {
         };
         if self.peek_major()? == MAJOR_BYTES {
             let (_, len) = self.head()?;
-            let len = usize::try_from(len).map_err(|_| NodeError::Truncated { offset: self.pos })?;
+            let len =
+                usize::try_from(len).map_err(|_| NodeError::Truncated { offset: self.pos })?;
             let body_at = self.pos;
             let body = self.take(len)?;
             parse_multihash(body).map_err(|reason| NodeError::BadCid {
@@ -878,10 +879,12 @@ impl Node {
                         return Err(NodeError::BadLinkLength { slot, len });
                     }
                     let item = r.cid_item(slot)?;
-                    let cid = decode_cid_item(item, crate::block::DAG_CBOR).ok_or(NodeError::NotACid {
-                        slot,
-                        offset: r.pos,
-                    })?;
+                    let cid = decode_cid_item(item, crate::block::DAG_CBOR).ok_or(
+                        NodeError::NotACid {
+                            slot,
+                            offset: r.pos,
+                        },
+                    )?;
                     bitmap[slot >> 6] |= 1u64 << (slot & 63);
                     held.push(Held::Link(Box::new(Link::Stored(cid))));
                 }

@@ -176,7 +176,12 @@ async fn inmemory_cas_ids_match_py_hamt_bench_roots() {
             w.insert(&format!("key-{i}"), value).await.unwrap();
         }
         let root = w.commit().await.unwrap();
-        let hex: String = root.hash().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = root
+            .hash()
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(hex, r["root"].as_str().unwrap(), "n = {n}");
         // And the tree reads back through the multihash ids.
         let reader = Reader::new(store, root, config).unwrap();

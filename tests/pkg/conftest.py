@@ -90,3 +90,16 @@ def id_bytes(x) -> bytes:
         return bytes(x)
     # A CID-like object of another implementation: go through its string form.
     return bytes(CID.decode(str(x)))
+
+
+def pytest_report_header(config):
+    import ipfs_hamt
+    import zarr
+
+    try:
+        import py_hamt
+
+        other = f"py-hamt from {os.path.dirname(py_hamt.__file__)}"
+    except ImportError:
+        other = "py-hamt not installed (interop tests skip)"
+    return [f"ipfs_hamt from {os.path.dirname(ipfs_hamt.__file__)}; zarr {zarr.__version__}; {other}"]

@@ -23,6 +23,8 @@ this package. With the venv that scripts/test-pkg.sh makes:
 
 (``pip install .`` without MATURIN_PEP517_ARGS builds maturin's release profile; test-pkg.sh
 installs a dev-profile build, which is far slower. ``maturin develop --release`` works too.)
+The zarr workload also runs once on zarr's own MemoryStore (column "floor"): the cost of
+zarr-python, xarray and dask alone, which bounds what any Zarr store can gain on it.
 Options: --only hamt|zarr, --repeat N (best of N runs per config), --mimic (also the golden
 MimicKuboCAS, CIDv1 ids), --json FILE, --bench PATH (bench_pyhamt.py elsewhere).
 """
@@ -50,6 +52,8 @@ def _worker(lib: str, bench_path: str, argv: list[str], out: str) -> None:
         import ipfs_hamt
 
         sys.modules["py_hamt"] = ipfs_hamt
+    elif lib == "memorystore":
+        sys.modules["py_hamt"] = _memorystore_module()
     import py_hamt
 
     sys.path.insert(0, os.path.dirname(bench_path))
@@ -74,6 +78,41 @@ def _worker(lib: str, bench_path: str, argv: list[str], out: str) -> None:
     r["lib_file"] = os.path.dirname(py_hamt.__file__)
     with open(out, "w") as f:
         json.dump(r, f)
+
+
+def _memorystore_module():
+    """A stand-in ``py_hamt`` whose ZarrHAMTStore is zarr's own MemoryStore (a dict of Buffers).
+
+    bench_zarr() run on it measures what zarr-python, xarray and dask cost by themselves on the
+    same dataset: the floor that no Store implementation can go below.
+    """
+    import types
+
+    from zarr.storage import MemoryStore
+
+    class InMemoryCAS:
+        def __init__(self):
+            self.store = {}  # bench_zarr sums len() of these; the data lives in self.zarr
+            self.zarr = {}
+
+    class HAMT:
+        def __init__(self, cas, read_only):
+            self.cas, self.read_only, self.root_node_id = cas, read_only, b"memorystore"
+
+        @classmethod
+        async def build(cls, cas, read_only=False, **_):
+            return cls(cas, read_only)
+
+        async def make_read_only(self):
+            self.read_only = True
+
+    def ZarrHAMTStore(hamt, read_only=False):
+        return MemoryStore(store_dict=hamt.cas.zarr, read_only=read_only)
+
+    m = types.ModuleType("py_hamt")
+    m.InMemoryCAS, m.HAMT, m.ZarrHAMTStore = InMemoryCAS, HAMT, ZarrHAMTStore
+    m.__file__ = "zarr.storage.MemoryStore"
+    return m
 
 
 def _run(python: str, lib: str, bench_path: str, cfg: list[str]) -> dict:
@@ -160,7 +199,7 @@ def main() -> None:
     results = []
     for cfg in configs:
         pair = {}
-        for lib in LIBS:
+        for lib in LIBS + (["memorystore"] if cfg[0] == "zarr" else []):
             best = None
             for _ in range(a.repeat):
                 r = _run(a.python, lib, a.bench, cfg)
@@ -179,8 +218,8 @@ def main() -> None:
     lines = [f"# py-hamt 3.6.0 vs ipfs_hamt (bench_pyhamt.py workloads)", "",
              f"python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs; "
              f"ipfs_hamt from {results[0][1]['ipfs_hamt']['lib_file'] if results else '?'}", "",
-             "| workload | metric | py-hamt | ipfs_hamt | ipfs_hamt speed-up |",
-             "|---|---|---:|---:|---:|"]
+             "| workload | metric | py-hamt | ipfs_hamt | ipfs_hamt speed-up | zarr MemoryStore (floor) |",
+             "|---|---|---:|---:|---:|---:|"]
     for cfg, pair in results:
         old, new = pair["py_hamt"], pair["ipfs_hamt"]
         if old["bench"] == "hamt":
@@ -192,11 +231,17 @@ def main() -> None:
         for label, key, higher in rows:
             o, n = old[key], new[key]
             ratio = (n / o if higher else o / n) if o and n else float("nan")
-            lines.append(f"| {name} | {label} | {_fmt(o)} | {_fmt(n)} | {ratio:.1f}x |")
+            floor = pair.get("memorystore")
+            fl = _fmt(floor[key]) if floor and key in floor else ""
+            lines.append(f"| {name} | {label} | {_fmt(o)} | {_fmt(n)} | {ratio:.1f}x | {fl} |")
         if old["bench"] == "hamt":
             same = old["root"] == new["root"]
             lines.append(f"| {name} | same root | {old['root'][:16]}… | "
-                         f"{new['root'][:16]}… | {'yes' if same else 'NO'} |")
+                         f"{new['root'][:16]}… | {'yes' if same else 'NO'} | |")
+    if any("memorystore" in p for _, p in results):
+        lines += ["", "zarr MemoryStore (floor): the same bench_zarr() with zarr's in-memory dict "
+                  "store in place of ZarrHAMTStore, i.e. what zarr-python, xarray and dask cost "
+                  "by themselves."]
     text = "\n".join(lines)
     print(text)
     if a.json:

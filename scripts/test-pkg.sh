@@ -63,7 +63,7 @@ make_venv "$TARGET/pkgenv" "${MAIN_PKGS[@]}"
 WHEELS="$TARGET/pkgwheel"
 rm -rf "$WHEELS"
 echo "test-pkg.sh: building the ipfs_hamt wheel (maturin, --profile dev)" >&2
-PATH="$TARGET/pkgenv/bin:$PATH" MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile dev}" CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" \
+PATH="$TARGET/pkgenv/bin:$PATH" MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile dev}" \
   "$TARGET/pkgenv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
   -w "$WHEELS" .
 WHEEL="$(ls "$WHEELS"/ipfs_hamt-*.whl)"

@@ -201,6 +201,15 @@ class _RecordingRPC:
                 self.end_headers()
                 self.wfile.write(out)
 
+            def do_GET(self):
+                calls.append(("GET", self.path))
+                out = b"tampered bytes"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
             def log_message(self, *a):
                 pass
 
@@ -280,3 +289,26 @@ async def test_unreachable_node_fails(kubo_urls):
                        max_retries=0) as cas:
         with pytest.raises(Exception):
             await cas.save(b"x", "raw")
+
+
+@pytest.mark.parametrize("lib", ["ipfs_hamt", "py_hamt"])
+async def test_verify_content_detects_a_lying_gateway(lib):
+    """verify_content=True re-hashes gateway bodies: wrong bytes raise GatewayContentMismatch."""
+    if lib == "py_hamt" and py_hamt is None:
+        pytest.skip("py-hamt not installed")
+    import ipfs_hamt
+
+    mod = ipfs_hamt if lib == "ipfs_hamt" else py_hamt
+    gw = _RecordingRPC()
+    try:
+        cid = CID.decode("bafkr4ihuergbnpou6qb7bpavl555tt5m7jscuwldpa6zicl356maf2siay")
+        async with mod.KuboCAS(rpc_base_url=gw.url, gateway_base_url=gw.url,
+                               verify_content=True, max_retries=0) as cas:
+            with pytest.raises(mod.GatewayContentMismatch):
+                await cas.load(cid)
+        async with mod.KuboCAS(rpc_base_url=gw.url, gateway_base_url=gw.url,
+                               max_retries=0) as cas:
+            assert await cas.load(cid) == b"tampered bytes"  # unverified by default, as py-hamt
+        assert all(c[1].startswith(f"/ipfs/{cid}") for c in gw.calls if c[0] == "GET")
+    finally:
+        gw.close()

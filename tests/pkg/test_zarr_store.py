@@ -332,3 +332,18 @@ def test_zarr_api_sharded_array_partial_reads():
         np.testing.assert_array_equal(a[:], data)
         return
     assert any(c[1] is not None or c[3] is not None for c in calls if c[0].startswith("s/c/"))
+
+
+def test_open_read_mode_on_a_writable_store():
+    """zarr/xarray opening a writable store with mode "r" (zarr 3.1 calls with_read_only(True))."""
+    ds = make_dataset(nt=4, ny=3, nx=3)
+    hamt = sync(HAMT.build(cas=InMemoryCAS(), values_are_bytes=True))
+    store = ZarrHAMTStore(hamt)
+    ds.to_zarr(store=store, mode="w", zarr_format=3, consolidated=False)
+    g = zarr.open_group(store=store, mode="r")
+    np.testing.assert_array_equal(g["temp"][:], ds.temp.values)
+    with pytest.raises(Exception):
+        g["temp"][0, 0, 0] = 1.0
+    got = xr.open_zarr(store=store, consolidated=False)
+    xarray.testing.assert_identical(got.compute(), ds)
+    assert store.read_only is False  # the original store is unchanged

@@ -308,7 +308,12 @@ async def test_verify_content_detects_a_lying_gateway(lib):
                 await cas.load(cid)
         async with mod.KuboCAS(rpc_base_url=gw.url, gateway_base_url=gw.url,
                                max_retries=0) as cas:
-            assert await cas.load(cid) == b"tampered bytes"  # unverified by default, as py-hamt
+            if lib == "py_hamt":
+                assert await cas.load(cid) == b"tampered bytes"  # py-hamt: unverified by default
+            else:
+                # ipfs_hamt always verifies (README: "verify_content is always on").
+                with pytest.raises(mod.GatewayContentMismatch):
+                    await cas.load(cid)
         assert all(c[1].startswith(f"/ipfs/{cid}") for c in gw.calls if c[0] == "GET")
     finally:
         gw.close()

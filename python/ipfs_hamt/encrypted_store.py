@@ -33,7 +33,7 @@ from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteReques
 
 from ._core import seal as _seal
 from ._core import unseal as _unseal
-from .zarr_store import ZarrHAMTStore
+from .zarr_store import ZarrHAMTStore, _same_root
 
 __all__ = ["SimpleEncryptedZarrHAMTStore"]
 
@@ -84,7 +84,7 @@ class SimpleEncryptedZarrHAMTStore(ZarrHAMTStore):
         if not isinstance(other, SimpleEncryptedZarrHAMTStore):
             return False
         return (
-            self.hamt.root_node_id == other.hamt.root_node_id
+            _same_root(self.hamt, other.hamt)
             and self.encryption_key == other.encryption_key
             and self.header == other.header
         )

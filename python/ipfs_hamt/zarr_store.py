@@ -57,6 +57,15 @@ def _byte_range_args(
     raise TypeError(f"Unsupported ByteRequest type: {kind}")
 
 
+def _same_root(a: Any, b: Any) -> bool:
+    """Whether two HAMTs are at the same root. A HAMT with unwritten changes has no root id yet
+    (``None``); like py-hamt's per-HAMT temporary ids, it then equals only itself."""
+    ra, rb = a.root_node_id, b.root_node_id
+    if ra is None or rb is None:
+        return a is b
+    return ra == rb
+
+
 class ZarrHAMTStore(zarr.abc.store.Store):
     """A Zarr v3 store whose keys and values live in a HAMT.
 
@@ -114,7 +123,7 @@ class ZarrHAMTStore(zarr.abc.store.Store):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ZarrHAMTStore):
             return False
-        return self.hamt.root_node_id == other.hamt.root_node_id
+        return _same_root(self.hamt, other.hamt)
 
     # ------------------------------------------------------------------ reads
 

@@ -93,6 +93,11 @@ async def test_eq_compares_roots():
     assert a != c
     assert a != "not a store"
     assert a == a.with_read_only(False)
+    # Writable HAMTs with unwritten changes: a store equals one on the same HAMT only.
+    w1, w2 = await _store({"k": b"v"}), await _store({"k": b"v"})
+    assert w1 == w1.with_read_only(True) and w1 == ZarrHAMTStore(w1.hamt)
+    if w1.hamt.root_node_id is None or w1.hamt.root_node_id != w2.hamt.root_node_id:
+        assert w1 != w2
 
 
 # ----------------------------------------------------------------------------- reads

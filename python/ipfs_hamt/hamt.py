@@ -78,6 +78,7 @@ class HAMT:
             _block_hash,
         )
         self._local = self._c.is_local
+        self._stepped = self._c.is_stepped
 
     @classmethod
     async def build(cls, *args: Any, **kwargs: Any) -> "HAMT":
@@ -94,6 +95,24 @@ class HAMT:
             kwargs["_block_hash"] = _core.id_hash_name(probe)
         return cls(*args, **kwargs)
 
+    async def _done(self, r: Any) -> Any:
+        """The result of a core call: itself (local store), an awaited future (Kubo), or a
+        stepped operation (a Python store: its save/load coroutines run here, on this loop)."""
+        if self._local:
+            return r
+        if not self._stepped:
+            return await r
+        while True:
+            requests = r.step()
+            if requests is None:
+                return r.result()
+            if not requests:
+                await asyncio.sleep(0)  # waiting for another operation (the writer lock)
+                continue
+            results = await asyncio.gather(*(c for _, c in requests), return_exceptions=True)
+            for (n, _), res in zip(requests, results):
+                r.resolve(n, res, isinstance(res, BaseException))
+
     @property
     def root_node_id(self) -> IPLDKind:
         """The root's id; ``None`` while there are changes not yet written."""
@@ -105,9 +124,7 @@ class HAMT:
 
     async def make_read_only(self) -> None:
         """Writes all changes and switches to read-only mode."""
-        r = self._c.make_read_only()
-        if not self._local:
-            await r
+        await self._done(self._c.make_read_only())
 
     async def enable_write(self) -> None:
         """Switches back to writable mode (a no-op when writable)."""
@@ -119,21 +136,17 @@ class HAMT:
 
     async def cache_vacate(self) -> None:
         """Writable: writes the buffered changes. Read-only: empties the node cache."""
-        r = self._c.cache_vacate()
-        if not self._local:
-            await r
+        await self._done(self._c.cache_vacate())
 
     async def set(self, key: str, val: IPLDKind) -> None:
         """Sets ``key`` to ``val`` (bytes if ``values_are_bytes``, else any IPLD value)."""
         r = self._c.set(key, val)
         if not self._local:
-            await r
+            await self._done(r)
 
     async def delete(self, key: str) -> None:
         """Removes ``key``; ``KeyError`` if absent."""
-        r = self._c.delete(key)
-        if not self._local:
-            await r
+        await self._done(self._c.delete(key))
 
     async def get(
         self,
@@ -144,23 +157,23 @@ class HAMT:
     ) -> IPLDKind:
         """The value of ``key`` (or a py-hamt slice of it); ``KeyError`` if absent."""
         r = self._c.get(key, offset, length, suffix)
-        return r if self._local else await r
+        return r if self._local else await self._done(r)
 
     async def get_pointer(self, key: str) -> IPLDKind:
         """The id of ``key``'s value block, without loading it."""
         r = self._c.get_pointer(key)
-        return r if self._local else await r
+        return r if self._local else await self._done(r)
 
     async def keys(self) -> AsyncIterator[str]:
         """Every key, in py-hamt's traversal order."""
         r = self._c.keys()
-        for k in r if self._local else await r:
+        for k in r if self._local else await self._done(r):
             yield k
 
     async def len(self) -> int:
         """Number of keys."""
         r = self._c.len()
-        return r if self._local else await r
+        return r if self._local else await self._done(r)
 
 
 def _is_native(cas: Any) -> bool:

@@ -8,6 +8,7 @@ the BLAKE3 multihash bytes as ``InMemoryCAS`` returns).
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, MutableMapping
@@ -127,8 +128,16 @@ class _Blocks(MutableMapping):
         return self._rs.memory_blocks().values()
 
 
-_CHUNKER = re.compile(r"^(size-[1-9][0-9]*|rabin|rabin-[0-9]+-[0-9]+-[0-9]+)$")
+_CHUNKER = re.compile(r"(?:size-[1-9]\d*|rabin(?:-[1-9]\d*-[1-9]\d*-[1-9]\d*)?)")
 _DEFAULT_HEADERS = {"accept", "accept-encoding", "connection", "user-agent"}
+
+
+def _normalize_gateway(url: str) -> str:
+    """py-hamt's rule: no trailing slash, then ``/ipfs`` if missing, then one ``/``."""
+    url = url.rstrip("/")
+    if not url.endswith("/ipfs"):
+        url += "/ipfs"
+    return url + "/"
 
 
 class KuboCAS(ContentAddressedStore):
@@ -163,10 +172,10 @@ class KuboCAS(ContentAddressedStore):
         initial_delay: float = 1.0,
         backoff_factor: float = 2.0,
     ) -> None:
-        if not _CHUNKER.match(chunker):
+        if not _CHUNKER.fullmatch(chunker):
             raise ValueError("Invalid chunker specification")
         if concurrency <= 0:
-            raise ValueError("concurrency must be > 0")
+            raise ValueError("concurrency must be a positive integer")
         if max_retries < 0:
             raise ValueError("max_retries must be non-negative")
         if initial_delay <= 0:
@@ -174,17 +183,25 @@ class KuboCAS(ContentAddressedStore):
         if backoff_factor < 1.0:
             raise ValueError("backoff_factor must be >= 1.0 for exponential backoff")
         if client is not None and client_factory is not None:
-            raise ValueError("Pass either client or client_factory, not both")
+            raise ValueError("client and client_factory are mutually exclusive")
         if client_factory is not None and (headers is not None or auth is not None):
-            raise ValueError("client_factory cannot be combined with headers or auth")
+            raise ValueError(
+                "client_factory is mutually exclusive with headers/auth; configure them on the "
+                "clients the factory builds"
+            )
         if gateway_base_url is not None and gateway_base_urls is not None:
-            raise ValueError("Pass either gateway_base_url or gateway_base_urls, not both")
+            raise ValueError(
+                "gateway_base_url and gateway_base_urls are mutually exclusive; pass every "
+                "gateway in gateway_base_urls"
+            )
         if gateway_base_urls is not None:
             if len(gateway_base_urls) == 0:
                 raise ValueError("gateway_base_urls must not be empty")
-            gateways = list(dict.fromkeys(gateway_base_urls))
+            gateways = list(dict.fromkeys(_normalize_gateway(g) for g in gateway_base_urls))
         else:
-            gateways = [gateway_base_url or self.KUBO_DEFAULT_LOCAL_GATEWAY_BASE_URL]
+            gateways = [
+                _normalize_gateway(gateway_base_url or self.KUBO_DEFAULT_LOCAL_GATEWAY_BASE_URL)
+            ]
 
         self.hasher = hasher
         self.rpc_base_url = (rpc_base_url or self.KUBO_DEFAULT_LOCAL_RPC_BASE_URL).rstrip("/")
@@ -281,9 +298,8 @@ class KuboCAS(ContentAddressedStore):
         await self._rpc(target_rpc).kubo_pin_update(old_id, new_id)
 
     async def pin_ls(self, target_rpc: str = "http://127.0.0.1:5001") -> dict[str, Any]:
-        """Recursive pins as ``{cid: {"Type": "recursive"}}`` (py-hamt returns Kubo's ``Keys``)."""
-        cids = await self._rpc(target_rpc).kubo_pin_ls()
-        return {c: {"Type": "recursive"} for c in cids}
+        """Every pin, as Kubo's ``Keys``: ``{cid: {"Type": ...}}`` (what py-hamt returns)."""
+        return json.loads(await self._rpc(target_rpc).kubo_pin_ls())
 
 
 def rust_store(cas: Any, ids: str | None) -> tuple[Any, str]:

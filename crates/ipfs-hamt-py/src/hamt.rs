@@ -53,8 +53,9 @@ enum Mode {
     Read(Reader),
 }
 
-/// One HAMT: a writer or a reader over a [`Store`].
-#[pyclass(module = "ipfs_hamt._core")]
+/// One HAMT: a writer or a reader over a [`Store`]. Frozen: calls from several threads share
+/// it (the mode sits behind its own lock).
+#[pyclass(frozen, module = "ipfs_hamt._core")]
 pub struct Hamt {
     store: SharedStore,
     local: bool,
@@ -64,8 +65,8 @@ pub struct Hamt {
     mode: Arc<Mutex<Mode>>,
 }
 
-fn read_only_error() -> PyErr {
-    PyException::new_err("Cannot call set/delete on a read only HAMT")
+fn read_only_error(what: &str) -> PyErr {
+    PyException::new_err(format!("Cannot call {what} on a read only HAMT"))
 }
 
 fn lock_poisoned() -> PyErr {
@@ -87,8 +88,9 @@ impl Hamt {
         })
     }
 
-    /// Runs `fut`: to completion with the GIL released on a local store, else as an awaitable
-    /// on the running event loop. `conv` turns the result into a Python object.
+    /// Runs `fut`: to completion with the GIL released on a local store; as an [`crate::op::Op`]
+    /// for the Python side to step on a Python store; else as an awaitable driven by tokio.
+    /// `conv` turns the result into a Python object.
     fn run<'py, T, F, C>(&self, py: Python<'py>, fut: F, conv: C) -> PyResult<Bound<'py, PyAny>>
     where
         T: Send + 'static,
@@ -96,13 +98,15 @@ impl Hamt {
         C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
     {
         if self.local {
-            let rt = pyo3_async_runtimes::tokio::get_runtime();
-            let t = py.detach(|| rt.block_on(fut))?;
+            let t = py.detach(|| run_local(fut))?;
             conv(py, t)
+        } else if self.bridge.is_some() {
+            let fut = async move {
+                let t = fut.await?;
+                Python::attach(|py| conv(py, t).map(Bound::unbind))
+            };
+            Ok(Bound::new(py, crate::op::Op::new(fut))?.into_any())
         } else {
-            if let Some(b) = &self.bridge {
-                b.set_locals(py)?;
-            }
             pyo3_async_runtimes::tokio::future_into_py(py, async move {
                 let t = fut.await?;
                 Python::attach(|py| conv(py, t).map(Bound::unbind))
@@ -121,6 +125,20 @@ impl Hamt {
             let v = decode_ipld(&data).map_err(|e| PyValueError::new_err(e.to_string()))?;
             ipld_to_py(py, &v)
         }
+    }
+}
+
+/// Runs a future of a local store on this thread. It almost always completes on its first
+/// poll (memory stores never wait), so that poll skips `block_on`'s parking machinery; a
+/// future that does wait (a value batch still being written) finishes under `block_on`.
+fn run_local<T, F: Future<Output = T>>(fut: F) -> T {
+    let rt = pyo3_async_runtimes::tokio::get_runtime();
+    let _guard = rt.enter(); // tokio::spawn inside the writer needs the runtime
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(t) => t,
+        std::task::Poll::Pending => rt.block_on(fut),
     }
 }
 
@@ -193,9 +211,6 @@ impl Hamt {
             config.hasher = Arc::new(PyHasher(f));
         }
         if let Some(b) = store.bridge() {
-            // py-hamt saves each value at `set`: so does a Python store here (errors surface
-            // at the call that caused them).
-            config.value_batch_blocks = 1;
             if b.ids() != ids {
                 return Err(PyValueError::new_err(
                     "store and HAMT disagree on the id kind",
@@ -236,6 +251,12 @@ impl Hamt {
         self.local
     }
 
+    /// True when calls return an `Op` to step (a HAMT over a Python store).
+    #[getter]
+    fn is_stepped(&self) -> bool {
+        self.bridge.is_some()
+    }
+
     #[getter]
     fn read_only(&self) -> PyResult<bool> {
         Ok(self.reader()?.is_some())
@@ -257,13 +278,32 @@ impl Hamt {
         key: String,
         val: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let w = self.writer()?.ok_or_else(read_only_error)?;
+        let w = self.writer()?.ok_or_else(|| read_only_error("set"))?;
         let data = if self.values_are_bytes {
             value_bytes(val)?
         } else {
             let v = py_to_ipld(val)?;
             Bytes::from(ipfs_hamt::value::encode_ipld(&v).map_err(to_py)?)
         };
+        if self.bridge.is_some() {
+            // py-hamt saves the value at `set`, before touching the tree; the writer's
+            // background value batches would run off the driver's thread.
+            let block = ipfs_hamt::Block::new(ipfs_hamt::block::RAW, self.config.block_hash, data);
+            let store = self.store.clone();
+            return self.run(
+                py,
+                async move {
+                    let cid = block.cid;
+                    store.put(block).await.map_err(crate::error::store_to_py)?;
+                    w.lock()
+                        .await
+                        .insert_pointer(&key, cid)
+                        .await
+                        .map_err(to_py)
+                },
+                none,
+            );
+        }
         self.run(
             py,
             async move { w.lock().await.insert(&key, data).await.map_err(to_py) },
@@ -272,7 +312,7 @@ impl Hamt {
     }
 
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
-        let w = self.writer()?.ok_or_else(read_only_error)?;
+        let w = self.writer()?.ok_or_else(|| read_only_error("delete"))?;
         self.run(
             py,
             async move {

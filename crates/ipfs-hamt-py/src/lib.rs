@@ -11,9 +11,15 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+// The HAMT allocates many small buffers on the caller's thread that tokio tasks free (value
+// batches): mimalloc handles that pattern better than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod convert;
 mod error;
 mod hamt;
+mod op;
 mod store;
 
 create_exception!(
@@ -84,6 +90,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hamt::id_hash_name, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<hamt::Hamt>()?;
+    m.add_class::<op::Op>()?;
     m.add(
         "GatewayContentMismatch",
         py.get_type::<GatewayContentMismatch>(),

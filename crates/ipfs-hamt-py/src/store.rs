@@ -2,7 +2,7 @@
 //! multihashes), behind `KuboCAS` (Kubo RPC + gateways, ids are CIDs), and a bridge that makes
 //! any Python `ContentAddressedStore` (its async `save`/`load`) a Rust block store.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cid::Cid;
@@ -15,7 +15,6 @@ use ipfs_hamt::{ByteRange, HashAlg};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use pyo3_async_runtimes::TaskLocals;
 
 use crate::convert::{cid_from_py, id_from_py, id_to_py};
 use crate::error::store_to_py;
@@ -158,11 +157,7 @@ impl Store {
             other => return Err(PyValueError::new_err(format!("unknown id kind {other:?}"))),
         };
         Ok(Store {
-            kind: Kind::Python(Arc::new(PyCas {
-                cas,
-                ids,
-                locals: Mutex::new(None),
-            })),
+            kind: Kind::Python(Arc::new(PyCas { cas, ids })),
         })
     }
 
@@ -324,23 +319,24 @@ impl Store {
         })
     }
 
-    /// `pin/ls`: the pinned CIDs as strings.
+    /// `pin/ls`: Kubo's `Keys` object as JSON text.
     fn kubo_pin_ls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let cids = k.pin_ls().await.map_err(store_to_py)?;
-            Ok(cids.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+            let keys = k.pin_ls_keys().await.map_err(store_to_py)?;
+            Ok(serde_json::Value::Object(keys).to_string())
         })
     }
 }
 
-/// A Python `ContentAddressedStore` as a Rust block store. Its coroutines run on the event
-/// loop of the latest HAMT call (`set_locals`); every block it returns is verified against the
-/// CID asked for, and every id its `save` returns must be the block's own content address.
+/// A Python `ContentAddressedStore` as a Rust block store, without threads: a HAMT operation
+/// on it is an [`crate::op::Op`] that the Python side steps on its event loop. Each store call
+/// becomes a request (the coroutine of `save`/`load`) the step hands back; Python awaits the
+/// requests and resolves them, and the next step continues. Blocks it returns are verified
+/// against the CID asked for; ids its `save` returns must be the block's content address.
 pub struct PyCas {
     cas: Py<PyAny>,
     ids: IdEncoding,
-    locals: Mutex<Option<TaskLocals>>,
 }
 
 impl PyCas {
@@ -348,57 +344,38 @@ impl PyCas {
         self.ids
     }
 
-    /// Remembers the running event loop, where the store's coroutines will be scheduled.
-    pub(crate) fn set_locals(&self, py: Python<'_>) -> PyResult<()> {
-        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-        if let Ok(mut l) = self.locals.lock() {
-            *l = Some(locals);
-        }
-        Ok(())
-    }
-
-    fn locals(&self) -> Result<TaskLocals, RsStoreError> {
-        Python::attach(|py| {
-            self.locals
-                .lock()
-                .ok()
-                .and_then(|l| l.as_ref().map(|l| l.clone_ref(py)))
-        })
-        .ok_or_else(|| RsStoreError::Backend("no event loop to run the Python store on".into()))
-    }
-
-    /// Calls `method` of the store with `args` and awaits the coroutine on the saved loop.
+    /// Calls `method` of the store and waits for the driver to resolve the coroutine.
     async fn call(
         &self,
         method: &str,
         args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyTuple>>,
-        kwargs: Option<Vec<(&'static str, u64)>>,
+        kwargs: Vec<(&'static str, u64)>,
     ) -> Result<Py<PyAny>, RsStoreError> {
-        let locals = self.locals()?;
         let py_err = |e: PyErr| RsStoreError::Backend(format!("Python store {method} failed: {e}"));
-        let fut = Python::attach(|py| {
+        let coro = Python::attach(|py| {
             let kw = PyDict::new(py);
-            for (k, v) in kwargs.unwrap_or_default() {
+            for (k, v) in kwargs {
                 kw.set_item(k, v)?;
             }
             let coro = self
                 .cas
                 .bind(py)
                 .call_method(method, args(py)?, Some(&kw))?;
-            pyo3_async_runtimes::into_future_with_locals(&locals, coro)
+            Ok::<_, PyErr>(coro.unbind())
         })
         .map_err(py_err)?;
-        fut.await.map_err(py_err)
+        crate::op::request(coro)
+            .map_err(|m| RsStoreError::Backend(m.to_string()))?
+            .await
+            .map_err(py_err)
     }
 
     async fn load(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, RsStoreError> {
         let kwargs = match range {
-            ByteRange::Full => None,
-            ByteRange::From(o) => Some(vec![("offset", o)]),
-            ByteRange::Slice { offset, length } => {
-                Some(vec![("offset", offset), ("length", length)])
-            }
-            ByteRange::Suffix(n) => Some(vec![("suffix", n)]),
+            ByteRange::Full => vec![],
+            ByteRange::From(o) => vec![("offset", o)],
+            ByteRange::Slice { offset, length } => vec![("offset", offset), ("length", length)],
+            ByteRange::Suffix(n) => vec![("suffix", n)],
         };
         let ids = self.ids;
         let obj = self
@@ -408,15 +385,14 @@ impl PyCas {
                 kwargs,
             )
             .await?;
-        let data = Python::attach(|py| {
+        Python::attach(|py| {
             obj.bind(py)
                 .cast::<PyBytes>()
                 .map(|b| Bytes::copy_from_slice(b.as_bytes()))
                 .map_err(|_| {
                     RsStoreError::Backend(format!("Python store load({cid}) did not return bytes"))
                 })
-        })?;
-        Ok(data)
+        })
     }
 
     async fn save(&self, block: Block) -> Result<(), RsStoreError> {
@@ -438,7 +414,7 @@ impl PyCas {
                         ],
                     )
                 },
-                None,
+                vec![],
             )
             .await?;
         let got = Python::attach(|py| {
@@ -448,7 +424,7 @@ impl PyCas {
             Ok(c) if c.hash() == block.cid.hash() => Ok(()),
             Ok(c) => Err(RsStoreError::Backend(format!(
                 "the Python store returned id {c} for a block whose content address is {}; \
-                 ipfs_hamt needs content-addressed ids (the block's CID or BLAKE3 multihash)",
+                 ipfs_hamt needs content-addressed ids (the block's CID or multihash)",
                 block.cid
             ))),
             Err(e) => Err(RsStoreError::Backend(format!(

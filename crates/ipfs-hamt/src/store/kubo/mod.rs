@@ -828,6 +828,29 @@ impl KuboStore {
         Ok(out)
     }
 
+    /// Every pin as Kubo lists it (`pin/ls` without arguments): the `Keys` object, CID string
+    /// -> `{"Type": ...}`, as py-hamt's `KuboCAS.pin_ls` returns it.
+    pub async fn pin_ls_keys(
+        &self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        let url = self.rpc("pin/ls", &[]);
+        let reply = self.rpc_post("pin/ls", url, |rb| rb).await?;
+        let mut out = serde_json::Map::new();
+        for line in String::from_utf8_lossy(&reply.body).lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let Some(keys) = v.get("Keys").and_then(|k| k.as_object()) {
+                out.extend(keys.clone());
+            } else if let Some(c) = v.get("Cid").and_then(|c| c.as_str()) {
+                // Streaming form: one object per pin.
+                let kind = v.get("Type").cloned().unwrap_or(serde_json::Value::Null);
+                out.insert(c.to_string(), serde_json::json!({ "Type": kind }));
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the node has `cid` pinned recursively.
     pub async fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
         Ok(self.pin_ls().await?.iter().any(|c| c.hash() == cid.hash()))

@@ -110,7 +110,7 @@ fn cli_output_and_errors_never_show_the_key() {
     // Malformed key files that hold almost all of the key: nothing of them is echoed.
     let h = hex(&KEY);
     let bad: Vec<Vec<u8>> = vec![
-        h[..63].as_bytes().to_vec(),
+        h.as_bytes()[..63].to_vec(),
         format!("{}g\n", &h[..63]).into_bytes(),
         format!("{h}00\n").into_bytes(),
         format!("{h} junk\n").into_bytes(),

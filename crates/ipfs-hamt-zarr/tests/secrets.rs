@@ -64,7 +64,7 @@ fn keys_and_ciphers_print_redacted() {
 fn bad_key_material_errors_do_not_echo_it() {
     let h = hex(&KEY);
     let near_misses: Vec<Vec<u8>> = vec![
-        h[..63].as_bytes().to_vec(),                     // one digit short
+        h.as_bytes()[..63].to_vec(),                     // one digit short
         format!("{}g", &h[..63]).into_bytes(),           // a non-hex digit
         format!("{h}00").into_bytes(),                   // one byte long
         format!("{h} junk").into_bytes(),                // trailing junk

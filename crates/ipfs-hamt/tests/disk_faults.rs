@@ -212,10 +212,13 @@ async fn unwritable_store_is_a_clear_error() {
     assert_generation(store, root, 0).await;
 }
 
+/// Damage done to a file.
+type Damage = Box<dyn Fn(&Path)>;
+
 /// Damage done to a copy of a good store file.
-fn corruptions(len: u64) -> Vec<(String, Box<dyn Fn(&Path)>)> {
-    let mut out: Vec<(String, Box<dyn Fn(&Path)>)> = Vec::new();
-    let flip = |offsets: Vec<u64>| -> Box<dyn Fn(&Path)> {
+fn corruptions(len: u64) -> Vec<(String, Damage)> {
+    let mut out: Vec<(String, Damage)> = Vec::new();
+    let flip = |offsets: Vec<u64>| -> Damage {
         Box::new(move |p: &Path| {
             let mut b = std::fs::read(p).unwrap();
             for &o in &offsets {

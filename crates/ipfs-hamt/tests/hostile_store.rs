@@ -489,7 +489,7 @@ async fn wrong_but_valid_nodes_end_and_verify_catches_them() {
     assert!(nodes.len() > 2);
     let swap = nodes.clone();
     let store = LyingStore::new(move |c, b| {
-        if c.codec() == DAG_CBOR && b.len() > 0 && c.hash().digest()[0] % 2 == 0 {
+        if c.codec() == DAG_CBOR && !b.is_empty() && c.hash().digest()[0] % 2 == 0 {
             swap[usize::from(c.hash().digest()[1]) % swap.len()].clone()
         } else {
             b.clone()

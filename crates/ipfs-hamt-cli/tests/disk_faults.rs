@@ -194,3 +194,37 @@ fn truncated_store_file() {
     std::fs::copy(&backup, &store).unwrap();
     assert_eq!(cli.ok(&["ls", &root, "--store", s(&store)]), listing);
 }
+
+#[test]
+fn writing_output_to_a_full_device() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("SKIP writing_output_to_a_full_device: no /dev/full");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli::new(tmp.path());
+    let store = tmp.path().join("blocks.redb");
+    let (root, listing) = first_import(&cli, tmp.path(), &store);
+    let key = listing.lines().next().unwrap();
+    let st = s(&store);
+    // Through a symlink: a command that wrongly replaced its output file would only replace the
+    // link, never the device node.
+    let full = tmp.path().join("full");
+    std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+    for args in [
+        vec!["car", "export", &root, s(&full), "--store", st],
+        vec!["get", &root, key, "-o", s(&full), "--store", st],
+    ] {
+        let out = cli.run(&args);
+        let err = one_line_failure(&out, &["No space left on device"]);
+        eprintln!("{args:?}: {err}");
+        assert!(
+            std::fs::symlink_metadata(&full)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{args:?} replaced its output"
+        );
+    }
+    assert_eq!(cli.ok(&["ls", &root, "--store", st]), listing);
+}

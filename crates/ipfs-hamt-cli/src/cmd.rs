@@ -551,6 +551,19 @@ pub async fn diff(opts: &StoreOpts, a: &str, b: &str, json: bool) -> Result<()> 
 pub async fn car_export(opts: &StoreOpts, cid: &str, out: &Path) -> Result<()> {
     let s = stores::open(opts)?;
     let root = s.root(Some(cid)).await?;
+    // OUT that exists and is not a regular file (a pipe, a device such as /dev/stdout): written
+    // in place. Renaming a file over it would replace the device node itself.
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(out)
+            .with_context(|| format!("cannot open {}", out.display()))?;
+        let n = write_car(&*s.store, &root, &file)
+            .await
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("wrote {n} blocks of {root} to {}", out.display());
+        return Ok(());
+    }
     // Written aside and renamed, so OUT is never a partial CAR.
     let mut tmp_name = out
         .file_name()

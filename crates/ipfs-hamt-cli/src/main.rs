@@ -359,10 +359,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The last panic's message, printed if it ends the command.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 fn main() -> ExitCode {
-    // A bug must still end in one line, never a backtrace.
+    // A bug must still end in one line, never a backtrace. The hook only records the panic:
+    // panics that are caught and turned into errors (the disk store guards redb's open, tokio
+    // turns a panicking task into an error) must not print a second line. One that escapes
+    // the command is printed below.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("ipfs-hamt: internal error: {info}");
+        let msg = info.to_string().replace('\n', " ");
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(msg);
+        }
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -405,7 +414,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(run(cli));
+    let result =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(run(cli)))) {
+            Ok(result) => result,
+            Err(_) => {
+                let msg = LAST_PANIC
+                    .lock()
+                    .ok()
+                    .and_then(|mut m| m.take())
+                    .unwrap_or_else(|| "panic".to_owned());
+                eprintln!("ipfs-hamt: internal error: {msg}");
+                return ExitCode::FAILURE;
+            }
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,

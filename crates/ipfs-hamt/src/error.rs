@@ -35,6 +35,12 @@ pub enum Error {
         /// The depth reached.
         depth: usize,
     },
+    /// A node is reached by two paths: a hostile or corrupt tree (a HAMT node has one place).
+    #[error("HAMT node {cid} is reached twice (not a tree: a shared or cyclic subtree)")]
+    RepeatedNode {
+        /// The node reached again.
+        cid: Cid,
+    },
     /// The key is not in the HAMT.
     #[error("key not found: {0:?}")]
     KeyNotFound(String),

@@ -28,7 +28,7 @@
 //! # });
 //! ```
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cid::Cid;
 use futures::{StreamExt as _, TryStreamExt as _};
 
@@ -320,6 +320,15 @@ pub enum UnixfsError {
         cid: Cid,
         /// Its `Data.Type`.
         kind: u64,
+    },
+    /// The range asked for does not fit in memory (a file, or a hostile DAG that reuses its
+    /// blocks, claiming more bytes than can be allocated).
+    #[error("cannot read {len} bytes of UnixFS file {cid} into memory")]
+    TooLarge {
+        /// The file.
+        cid: Cid,
+        /// Bytes asked for.
+        len: u64,
     },
     /// The DAG is deeper than [`MAX_DEPTH`].
     #[error("UnixFS DAG is deeper than {MAX_DEPTH} at block {cid}")]
@@ -616,33 +625,61 @@ struct LeafRead {
     size: u64,
 }
 
-/// Collects the output: a single piece is returned without copying.
-#[derive(Default)]
+/// Collects the output: a single piece is returned without copying. When a second piece
+/// comes, the whole expected length is reserved at once, fallibly: a file claiming more bytes
+/// than can be allocated (a hostile DAG reusing its blocks can claim exabytes) is
+/// [`UnixfsError::TooLarge`], not an abort, and the output never holds more than it claims.
 struct Output {
+    cid: Cid,
+    /// Bytes the output will hold.
+    want: u64,
     first: Option<Bytes>,
-    rest: Option<BytesMut>,
+    rest: Option<Vec<u8>>,
 }
 
 impl Output {
-    fn push(&mut self, piece: Bytes) {
-        if piece.is_empty() {
-            return;
+    fn new(cid: Cid, want: u64) -> Self {
+        Output {
+            cid,
+            want,
+            first: None,
+            rest: None,
         }
+    }
+
+    fn push(&mut self, piece: Bytes) -> Result<(), UnixfsError> {
+        if piece.is_empty() {
+            return Ok(());
+        }
+        let too_large = || UnixfsError::TooLarge {
+            cid: self.cid,
+            len: self.want,
+        };
+        let longer = || malformed(&self.cid, "file content longer than its sizes say");
         if let Some(buf) = &mut self.rest {
+            if (buf.len() + piece.len()) as u64 > self.want {
+                return Err(longer());
+            }
             buf.extend_from_slice(&piece);
         } else if let Some(first) = self.first.take() {
-            let mut buf = BytesMut::with_capacity(first.len() + piece.len());
+            let want = usize::try_from(self.want).map_err(|_| too_large())?;
+            if first.len() + piece.len() > want {
+                return Err(longer());
+            }
+            let mut buf = Vec::new();
+            buf.try_reserve_exact(want).map_err(|_| too_large())?;
             buf.extend_from_slice(&first);
             buf.extend_from_slice(&piece);
             self.rest = Some(buf);
         } else {
             self.first = Some(piece);
         }
+        Ok(())
     }
 
     fn finish(self) -> Bytes {
         match (self.rest, self.first) {
-            (Some(buf), _) => buf.freeze(),
+            (Some(buf), _) => Bytes::from(buf),
             (None, Some(b)) => b,
             (None, None) => Bytes::new(),
         }
@@ -676,7 +713,7 @@ pub async fn read_file(
     if start >= end {
         return Ok(Bytes::new());
     }
-    let mut out = Output::default();
+    let mut out = Output::new(*cid, end - start);
     let mut stack = Vec::new();
     plan(cid, &node, 0, 0, start, end, &mut out, &mut stack)?;
     while let Some(task) = stack.pop() {
@@ -705,7 +742,7 @@ pub async fn read_file(
                     .map(|leaf| read_leaf(store, leaf))
                     .buffered(FETCH_CONCURRENCY);
                 while let Some(piece) = pieces.try_next().await? {
-                    out.push(piece);
+                    out.push(piece)?;
                 }
             }
         }
@@ -775,7 +812,7 @@ fn plan(
             .data
             .get(s as usize..e as usize)
             .ok_or_else(|| malformed(cid, "inline data window out of bounds"))?;
-        out.push(Bytes::copy_from_slice(piece));
+        out.push(Bytes::copy_from_slice(piece))?;
     }
     let mut tasks = Vec::new();
     let mut leaves = Vec::new();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use cid::Cid;
 
-use super::HamtConfig;
+use super::{HamtConfig, Visited};
 use crate::block::DAG_CBOR;
 use crate::error::{Error, Result};
 use crate::node::{Link, Node, Slot};
@@ -92,12 +92,16 @@ pub async fn diff(
     let limit = config.bucket_limit;
     // Pairs of differing stored subtrees at the same position, and their depth.
     let mut stack = vec![(*old, *new, 0usize)];
+    // Each side is a tree: a node reached twice on one side is refused (see `Visited`).
+    let (mut seen_old, mut seen_new) = (Visited::default(), Visited::default());
     while let Some((a, b, depth)) = stack.pop() {
         if depth > 0 && depth >= max_depth {
             return Err(Error::TooDeep { cid: b, depth });
         }
         let na = load(store, &a, limit).await?;
+        seen_old.check(&a, &na)?;
         let nb = load(store, &b, limit).await?;
+        seen_new.check(&b, &nb)?;
         for idx in 0..=255u8 {
             let (sa, sb) = (na.get(idx), nb.get(idx));
             match (sa, sb) {
@@ -113,8 +117,9 @@ pub async fn diff(
                 _ => {
                     let mut left = BTreeMap::new();
                     let mut right = BTreeMap::new();
-                    collect(store, sa, depth, max_depth, limit, &mut left).await?;
-                    collect(store, sb, depth, max_depth, limit, &mut right).await?;
+                    let (old_side, new_side) = (&mut seen_old, &mut seen_new);
+                    collect(store, sa, depth, max_depth, limit, old_side, &mut left).await?;
+                    collect(store, sb, depth, max_depth, limit, new_side, &mut right).await?;
                     compare(left, right, &mut out);
                 }
             }
@@ -146,6 +151,7 @@ async fn collect(
     depth: usize,
     max_depth: usize,
     limit: usize,
+    visited: &mut Visited,
     out: &mut BTreeMap<String, Cid>,
 ) -> Result<()> {
     let mut stack = Vec::new();
@@ -166,6 +172,7 @@ async fn collect(
             return Err(Error::TooDeep { cid, depth });
         }
         let node = load(store, &cid, limit).await?;
+        visited.check(&cid, &node)?;
         for (_, slot) in node.iter() {
             match slot {
                 Slot::Bucket(b) => {

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use cid::Cid;
+
 use crate::block::HashAlg;
 use crate::error::{Error, Result};
 use crate::key_hash::{Blake3Hasher, KeyHasher};
@@ -20,6 +22,33 @@ pub use diff::{diff, ChangeKind, KeyChange};
 pub use reader::Reader;
 pub use stats::TreeStats;
 pub use writer::Writer;
+
+/// The nodes a walk of a tree has reached (16-byte fingerprints of their CIDs).
+///
+/// In a HAMT every node has exactly one place: its position is fixed by the hashes of the
+/// keys below it. A node reached twice is a hostile or corrupt tree (a DAG that reuses a
+/// subtree), and walking it as a tree would visit the shared subtrees again and again: 30
+/// honest blocks can make 256^30 visits. Walks that visit whole trees refuse such a node with
+/// [`Error::RepeatedNode`]. Empty nodes are not counted (they have no subtree to repeat).
+#[derive(Default)]
+pub(crate) struct Visited(hashbrown::HashSet<[u8; 16]>);
+
+impl Visited {
+    /// Records `cid` (holding `node`); an error if it was reached before.
+    pub(crate) fn check(&mut self, cid: &Cid, node: &crate::node::Node) -> Result<()> {
+        if node.is_empty() {
+            return Ok(());
+        }
+        let h = blake3::hash(&cid.to_bytes());
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(&h.as_bytes()[..16]);
+        if self.0.insert(fp) {
+            Ok(())
+        } else {
+            Err(Error::RepeatedNode { cid: *cid })
+        }
+    }
+}
 
 /// Settings shared by writers and readers.
 ///

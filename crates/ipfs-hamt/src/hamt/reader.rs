@@ -11,7 +11,7 @@ use ipld_core::ipld::Ipld;
 use super::cache::{CacheStats, NodeCache};
 use super::lookup::find_stored;
 use super::stats::TreeStats;
-use super::HamtConfig;
+use super::{HamtConfig, Visited};
 use crate::error::{Error, Result};
 use crate::key_hash::KeyHasher;
 use crate::node::{Link, Slot};
@@ -124,11 +124,13 @@ impl Reader {
             reader: Reader,
             stack: Vec<(Cid, usize)>,
             ready: VecDeque<(String, Cid)>,
+            visited: Visited,
         }
         let state = State {
             reader: self.clone(),
             stack: vec![(self.inner.root, 0)],
             ready: VecDeque::new(),
+            visited: Visited::default(),
         };
         stream::try_unfold(state, |mut st| async move {
             loop {
@@ -142,6 +144,7 @@ impl Reader {
                     return Err(Error::TooDeep { cid, depth });
                 }
                 let node = st.reader.inner.cache.load(&cid).await?;
+                st.visited.check(&cid, &node)?;
                 for (_, slot) in node.iter() {
                     match slot {
                         Slot::Bucket(b) => {

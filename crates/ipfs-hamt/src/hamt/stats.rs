@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use cid::Cid;
 
 use super::cache::NodeCache;
+use super::Visited;
 use crate::error::{Error, Result};
 use crate::node::{Link, Slot};
 
@@ -33,11 +34,13 @@ impl TreeStats {
     pub(crate) async fn collect(cache: &NodeCache, root: Cid, max_depth: usize) -> Result<Self> {
         let mut s = TreeStats::default();
         let mut stack = vec![(root, 0usize)];
+        let mut visited = Visited::default();
         while let Some((cid, depth)) = stack.pop() {
             if depth > 0 && depth >= max_depth {
                 return Err(Error::TooDeep { cid, depth });
             }
             let node = cache.load(&cid).await?;
+            visited.check(&cid, &node)?;
             s.nodes += 1;
             s.node_bytes += node.encoded_len() as u64;
             s.max_depth = s.max_depth.max(depth);

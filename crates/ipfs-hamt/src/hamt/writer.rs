@@ -365,7 +365,14 @@ impl Writer {
                     cur.set_link(idx, Link::Dirty(child));
                     return Ok(());
                 }
-                Some(Slot::Link(_)) => {
+                Some(Slot::Link(l)) => {
+                    // A stored child below the last hash level: a hostile tree, not a full hash.
+                    if let (Link::Stored(c), None) = (l, hash.slot(depth + 1)) {
+                        return Err(Error::TooDeep {
+                            cid: *c,
+                            depth: depth + 1,
+                        });
+                    }
                     let Some(link) = cur.link_mut(idx) else {
                         return Ok(());
                     };
@@ -542,6 +549,7 @@ impl Writer {
         }
         let max_depth = self.config.max_depth();
         let mut out = Vec::new();
+        let mut visited = super::Visited::default();
         let mut stack = vec![match &self.root {
             Link::Dirty(n) => Item::Dirty(n, 0),
             Link::Stored(c) => Item::Stored(*c, 0),
@@ -564,6 +572,7 @@ impl Writer {
                         return Err(Error::TooDeep { cid, depth });
                     }
                     let node = self.cache.load(&cid).await?;
+                    visited.check(&cid, &node)?;
                     for (_, slot) in node.iter() {
                         match slot {
                             Slot::Bucket(b) => out.extend(b.iter().map(|e| e.key.to_owned())),

@@ -155,6 +155,12 @@ fn open_error(path: &Path, e: DatabaseError) -> StoreError {
                 path.display()
             ))
         }
+        DatabaseError::Storage(StorageError::Io(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+            StoreError::Corrupt(format!(
+                "{} is not a readable ipfs-hamt block store (truncated: shorter than its header)",
+                path.display()
+            ))
+        }
         DatabaseError::Storage(e) => storage_error(path, e),
         other => StoreError::Backend(format!("cannot open store {}: {other}", path.display())),
     }
@@ -194,7 +200,8 @@ fn open_db(
     // redb asserts on some malformed inputs; a panic here must become an error.
     let opened = std::panic::catch_unwind(AssertUnwindSafe(|| open(path))).map_err(|_| {
         StoreError::Corrupt(format!(
-            "{} is not a readable ipfs-hamt block store (redb panicked while opening it)",
+            "{} is not a readable ipfs-hamt block store (damaged or truncated: redb failed an \
+             internal check while opening it)",
             path.display()
         ))
     })?;

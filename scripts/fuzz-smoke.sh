@@ -4,9 +4,9 @@
 # runs each target for FUZZ_SECONDS (default 15) in one process. Fails on any crash.
 #
 # Cost on a fresh machine: installing cargo-fuzz (~2-3 min) and one release build of the fuzz
-# crate with its dependencies (several minutes); then 5 x FUZZ_SECONDS. .ci/run calls it only
-# when IPFS_HAMT_FUZZ_SMOKE=1; every CI run already replays the targets on saved and seeded
-# inputs in `cargo test` (tests/fuzz_regressions.rs), which needs no extra build.
+# crate with its dependencies (several minutes); then 5 x FUZZ_SECONDS. .ci/run calls it unless
+# IPFS_HAMT_FUZZ_SMOKE=0; every test run also replays the targets on saved and seeded inputs in
+# `cargo test` (tests/fuzz_regressions.rs), which needs no extra build.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1

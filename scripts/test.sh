@@ -19,3 +19,7 @@ cargo test --workspace --locked "$@"
 
 # zarr-python reads a dataset served by `ipfs-hamt serve` over HTTP.
 ./scripts/test-python.sh
+
+# The Python package (pip-built from pyproject.toml): py-hamt's doc samples, interop with
+# py-hamt 3.6.0 both ways, xarray/dask, KuboCAS on the node above.
+./scripts/test-pkg.sh

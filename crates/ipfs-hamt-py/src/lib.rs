@@ -11,11 +11,6 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-// The HAMT allocates many small buffers on the caller's thread that tokio tasks free (value
-// batches): mimalloc handles that pattern better than glibc's malloc.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod convert;
 mod error;
 mod hamt;

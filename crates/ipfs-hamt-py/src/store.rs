@@ -157,7 +157,11 @@ impl Store {
             other => return Err(PyValueError::new_err(format!("unknown id kind {other:?}"))),
         };
         Ok(Store {
-            kind: Kind::Python(Arc::new(PyCas { cas, ids })),
+            kind: Kind::Python(Arc::new(PyCas {
+                cas,
+                ids,
+                id_objects: Default::default(),
+            })),
         })
     }
 
@@ -337,11 +341,37 @@ impl Store {
 pub struct PyCas {
     cas: Py<PyAny>,
     ids: IdEncoding,
+    /// Python id objects already made: a `multiformats.CID` costs hundreds of microseconds to
+    /// build, and py-hamt reuses the ones its cached nodes hold.
+    id_objects: std::sync::Mutex<std::collections::HashMap<Cid, Py<PyAny>>>,
 }
+
+/// Most id objects kept (the cache is emptied when full).
+const ID_CACHE: usize = 1 << 20;
 
 impl PyCas {
     pub(crate) fn ids(&self) -> IdEncoding {
         self.ids
+    }
+
+    /// The Python id of `cid` (cached).
+    fn id_object(&self, py: Python<'_>, cid: &Cid) -> PyResult<Py<PyAny>> {
+        if let Some(o) = self
+            .id_objects
+            .lock()
+            .ok()
+            .and_then(|m| m.get(cid).map(|o| o.clone_ref(py)))
+        {
+            return Ok(o);
+        }
+        let o = id_to_py(py, cid, self.ids)?.unbind();
+        if let Ok(mut m) = self.id_objects.lock() {
+            if m.len() >= ID_CACHE {
+                m.clear();
+            }
+            m.insert(*cid, o.clone_ref(py));
+        }
+        Ok(o)
     }
 
     /// Calls `method` of the store and waits for the driver to resolve the coroutine.
@@ -377,11 +407,10 @@ impl PyCas {
             ByteRange::Slice { offset, length } => vec![("offset", offset), ("length", length)],
             ByteRange::Suffix(n) => vec![("suffix", n)],
         };
-        let ids = self.ids;
         let obj = self
             .call(
                 "load",
-                |py| pyo3::types::PyTuple::new(py, [id_to_py(py, cid, ids)?]),
+                |py| pyo3::types::PyTuple::new(py, [self.id_object(py, cid)?]),
                 kwargs,
             )
             .await?;
@@ -421,7 +450,18 @@ impl PyCas {
             id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string())
         });
         match got {
-            Ok(c) if c.hash() == block.cid.hash() => Ok(()),
+            Ok(c) if c.hash() == block.cid.hash() => {
+                // Keep the store's own id object for later loads.
+                Python::attach(|py| {
+                    if let Ok(mut m) = self.id_objects.lock() {
+                        if m.len() >= ID_CACHE {
+                            m.clear();
+                        }
+                        m.insert(block.cid, ret.clone_ref(py));
+                    }
+                });
+                Ok(())
+            }
             Ok(c) => Err(RsStoreError::Backend(format!(
                 "the Python store returned id {c} for a block whose content address is {}; \
                  ipfs_hamt needs content-addressed ids (the block's CID or multihash)",

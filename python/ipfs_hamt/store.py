@@ -287,10 +287,10 @@ class KuboCAS(ContentAddressedStore):
         )
 
     async def pin_cid(self, cid: CID, target_rpc: str = "http://127.0.0.1:5001") -> None:
-        await self._rpc(target_rpc).kubo_pin(cid)
+        await self._rpc(target_rpc).kubo_pin(cid, True)
 
     async def unpin_cid(self, cid: CID, target_rpc: str = "http://127.0.0.1:5001") -> None:
-        await self._rpc(target_rpc).kubo_unpin(cid)
+        await self._rpc(target_rpc).kubo_pin(cid, False)
 
     async def pin_update(
         self, old_id: IPLDKind, new_id: IPLDKind, target_rpc: str = "http://127.0.0.1:5001"

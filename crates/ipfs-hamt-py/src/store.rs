@@ -283,29 +283,22 @@ impl Store {
         })
     }
 
-    /// `pin/add` (recursive).
+    /// `pin/add` (`add`) or `pin/rm`, recursive.
     fn kubo_pin<'py>(
         &self,
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
+        add: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cid = cid_from_py(id)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            k.pin_add(&cid).await.map_err(store_to_py)
-        })
-    }
-
-    /// `pin/rm` (recursive).
-    fn kubo_unpin<'py>(
-        &self,
-        py: Python<'py>,
-        id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let cid = cid_from_py(id)?;
-        let k = self.kubo()?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            k.pin_rm(&cid).await.map_err(store_to_py)
+            if add {
+                k.pin_add(&cid).await
+            } else {
+                k.pin_rm(&cid).await
+            }
+            .map_err(store_to_py)
         })
     }
 

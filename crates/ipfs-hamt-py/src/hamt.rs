@@ -48,6 +48,7 @@ impl KeyHasher for PyHasher {
     }
 }
 
+#[derive(Clone)]
 enum Mode {
     Write(Arc<tokio::sync::Mutex<Writer>>),
     Read(Reader),
@@ -81,11 +82,9 @@ impl Hamt {
         })
     }
 
-    fn reader(&self) -> PyResult<Option<Reader>> {
-        Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
-            Mode::Write(_) => None,
-            Mode::Read(r) => Some(r.clone()),
-        })
+    /// The current mode, read once (a writer handle or a reader; both are cheap clones).
+    fn mode(&self) -> PyResult<Mode> {
+        Ok(self.mode.lock().map_err(|_| lock_poisoned())?.clone())
     }
 
     /// Runs `fut`: to completion with the GIL released on a local store; as an [`crate::op::Op`]
@@ -259,7 +258,7 @@ impl Hamt {
 
     #[getter]
     fn read_only(&self) -> PyResult<bool> {
-        Ok(self.reader()?.is_some())
+        Ok(matches!(self.mode()?, Mode::Read(_)))
     }
 
     /// The root id: set when read-only or after a flush with no change since; None while
@@ -341,14 +340,13 @@ impl Hamt {
     ) -> PyResult<Bound<'py, PyAny>> {
         let range = ByteRange::from_py(offset, length, suffix);
         let vab = self.values_are_bytes;
-        let (w, r) = (self.writer()?, self.reader()?);
+        let mode = self.mode()?;
         self.run(
             py,
             async move {
-                let got = match (w, r) {
-                    (Some(w), _) => w.lock().await.get_range(&key, range).await,
-                    (None, Some(r)) => r.get_range(&key, range).await,
-                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                let got = match mode {
+                    Mode::Write(w) => w.lock().await.get_range(&key, range).await,
+                    Mode::Read(r) => r.get_range(&key, range).await,
                 };
                 got.map_err(to_py)?.ok_or_else(|| PyKeyError::new_err(key))
             },
@@ -358,14 +356,13 @@ impl Hamt {
 
     fn get_pointer<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let ids = self.config.ids;
-        let (w, r) = (self.writer()?, self.reader()?);
+        let mode = self.mode()?;
         self.run(
             py,
             async move {
-                let got = match (w, r) {
-                    (Some(w), _) => w.lock().await.get_pointer(&key).await,
-                    (None, Some(r)) => r.get_pointer(&key).await,
-                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                let got = match mode {
+                    Mode::Write(w) => w.lock().await.get_pointer(&key).await,
+                    Mode::Read(r) => r.get_pointer(&key).await,
                 };
                 got.map_err(to_py)?.ok_or_else(|| PyKeyError::new_err(key))
             },
@@ -375,14 +372,13 @@ impl Hamt {
 
     /// Every key, in py-hamt's traversal order (a list; the Python side iterates it).
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (w, r) = (self.writer()?, self.reader()?);
+        let mode = self.mode()?;
         self.run(
             py,
             async move {
-                match (w, r) {
-                    (Some(w), _) => w.lock().await.keys().await.map_err(to_py),
-                    (None, Some(r)) => r.keys().try_collect().await.map_err(to_py),
-                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                match mode {
+                    Mode::Write(w) => w.lock().await.keys().await.map_err(to_py),
+                    Mode::Read(r) => r.keys().try_collect().await.map_err(to_py),
                 }
             },
             |py, keys: Vec<String>| Ok(keys.into_pyobject(py)?.into_any()),
@@ -390,20 +386,19 @@ impl Hamt {
     }
 
     fn len<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (w, r) = (self.writer()?, self.reader()?);
+        let mode = self.mode()?;
         self.run(
             py,
             async move {
-                match (w, r) {
-                    (Some(w), _) => w
+                match mode {
+                    Mode::Write(w) => w
                         .lock()
                         .await
                         .keys()
                         .await
                         .map(|k| k.len() as u64)
                         .map_err(to_py),
-                    (None, Some(r)) => r.len().await.map_err(to_py),
-                    (None, None) => unreachable!("a HAMT is either writable or read-only"),
+                    Mode::Read(r) => r.len().await.map_err(to_py),
                 }
             },
             |py, n: u64| Ok(n.into_pyobject(py)?.into_any()),
@@ -449,17 +444,16 @@ impl Hamt {
     /// Writable: writes the buffered changes (the HAMT stays writable, with a valid root).
     /// Read-only: empties the node cache.
     fn cache_vacate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match (self.writer()?, self.reader()?) {
-            (Some(w), _) => self.run(
+        match self.mode()? {
+            Mode::Write(w) => self.run(
                 py,
                 async move { w.lock().await.commit().await.map(|_| ()).map_err(to_py) },
                 none,
             ),
-            (None, Some(r)) => {
+            Mode::Read(r) => {
                 r.clear_cache();
                 self.run(py, async { Ok(()) }, none)
             }
-            (None, None) => unreachable!("a HAMT is either writable or read-only"),
         }
     }
 }

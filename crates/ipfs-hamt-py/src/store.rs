@@ -358,13 +358,17 @@ impl PyCas {
             return Ok(o);
         }
         let o = id_to_py(py, cid, self.ids)?.unbind();
+        self.remember_id(py, *cid, &o);
+        Ok(o)
+    }
+
+    fn remember_id(&self, py: Python<'_>, cid: Cid, o: &Py<PyAny>) {
         if let Ok(mut m) = self.id_objects.lock() {
             if m.len() >= ID_CACHE {
                 m.clear();
             }
-            m.insert(*cid, o.clone_ref(py));
+            m.insert(cid, o.clone_ref(py));
         }
-        Ok(o)
     }
 
     /// Calls `method` of the store and waits for the driver to resolve the coroutine.
@@ -445,14 +449,7 @@ impl PyCas {
         match got {
             Ok(c) if c.hash() == block.cid.hash() => {
                 // Keep the store's own id object for later loads.
-                Python::attach(|py| {
-                    if let Ok(mut m) = self.id_objects.lock() {
-                        if m.len() >= ID_CACHE {
-                            m.clear();
-                        }
-                        m.insert(block.cid, ret.clone_ref(py));
-                    }
-                });
+                Python::attach(|py| self.remember_id(py, block.cid, &ret));
                 Ok(())
             }
             Ok(c) => Err(RsStoreError::Backend(format!(

@@ -20,6 +20,8 @@ pub mod error;
 pub mod hamt;
 pub mod key_hash;
 pub mod node;
+/// Exact emulations of the Python behaviour py-hamt depends on (`json`, `int()`, `repr()`).
+pub mod pyemu;
 pub mod value;
 pub mod verify;
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::int::is_space;
-use super::{decimal_value, dumps, is_decimal, loads, parse_int, repr_str, PyJson};
+use super::{decimal_value, dumps, is_decimal, loads, parse_int, repr_str, PyJson, PyJsonError};
 
 fn vectors(name: &str) -> String {
     let dir =
@@ -36,7 +36,9 @@ fn loads_differential() {
         let got = loads(&input);
         match (&got, case["out"].as_str()) {
             (Ok(v), Some(out)) => assert_eq!(dumps(v), out, "{input:?}"),
-            (Err(e), None) if e.python_exception().is_none() => skipped += 1,
+            // Python decodes these as UTF-16/32 and may raise anything; a lone surrogate must
+            // never hide an error Python raises.
+            (Err(PyJsonError::UnsupportedEncoding { .. }), None) => skipped += 1,
             (Err(e), None) => {
                 assert_eq!(e.python_exception(), case["exc"].as_str(), "{input:?}");
                 assert_eq!(

@@ -95,6 +95,12 @@ LOADS_UTF8 = [
     b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf0\x9f\x98",
 ]
 
+TO_INT = [
+    b"null", b"[1]", b"{}", b"true", b"false", b'"12"', b'" 1_0 "', b'"x"', b"1.9", b"-1.9", b"-0.5", b"-0.0", b"1e300",
+    b"-1.7976931348623157e308", b"9007199254740993.0", b"18446744073709551616.0", b"1e22", b"5e-324", b"NaN", b"Infinity",
+    b"-Infinity", b"123", b"-123456789012345678901234567890", b"4503599627370497.5",
+]
+
 DUMPS_STRINGS = [
     "", "abc", 'q"b\\s/', "\n\r\t\b\f", "\x00\x01\x1f\x7f\x80", "\u00e9\u4e2d\uffff", "\U0001f600\U0010ffff",
     "\u2028\u2029", "tab\there", "<>&'",
@@ -116,6 +122,11 @@ def gen_json():
     print("const LOADS_UTF8_CASES: &[(&[u8], Outcome<&str>)] = &[")
     for b in LOADS_UTF8:
         print("    (%s, %s)," % (rs_bytes(b), outcome(lambda: json.dumps(json.loads(b.decode("utf-8"))))))
+    print("];")
+    print("/// int(json.loads(input)), for PyJson::to_py_int.")
+    print("const TO_INT_CASES: &[(&[u8], Outcome<&str>)] = &[")
+    for b in TO_INT:
+        print("    (%s, %s)," % (rs_bytes(b), outcome(lambda: str(int(json.loads(b))))))
     print("];")
     print("const LONG_LOADS_CASES: &[(Segs<&[u8]>, Outcome<Segs>)] = &[")
     for segs in LONG_LOADS:

@@ -96,6 +96,48 @@ impl PyInt {
         self.to_i128().and_then(|v| usize::try_from(v).ok())
     }
 
+    /// Python's `int(x)` for a float: truncates toward zero, exactly (`int(1e300)` has all 301
+    /// digits of the binary value). `None` for NaN and infinities, where Python raises.
+    pub fn from_f64_trunc(x: f64) -> Option<PyInt> {
+        if !x.is_finite() {
+            return None;
+        }
+        let t = x.trunc();
+        if t.abs() < 9.007_199_254_740_992e15 {
+            // Below 2**53 the value is an exact i64.
+            return Some(PyInt::from(t as i64));
+        }
+        // |t| = mantissa * 2**exp with exp > 0: multiply out in base-1e9 limbs (little endian).
+        let bits = t.abs().to_bits();
+        let mut exp = ((bits >> 52) & 0x7ff) as i64 - 1075;
+        let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+        let mut limbs: Vec<u64> = vec![mantissa % 1_000_000_000, mantissa / 1_000_000_000];
+        while exp > 0 {
+            // 2**29 * 1e9 < 2**64, so a limb times the shift plus carry cannot overflow.
+            let shift = exp.min(29);
+            exp -= shift;
+            let mut carry = 0u64;
+            for limb in limbs.iter_mut() {
+                let v = (*limb << shift) + carry;
+                *limb = v % 1_000_000_000;
+                carry = v / 1_000_000_000;
+            }
+            while carry > 0 {
+                limbs.push(carry % 1_000_000_000);
+                carry /= 1_000_000_000;
+            }
+        }
+        let mut digits = String::new();
+        for (i, limb) in limbs.iter().rev().enumerate() {
+            if i == 0 {
+                digits.push_str(&limb.to_string());
+            } else {
+                digits.push_str(&format!("{limb:09}"));
+            }
+        }
+        Some(PyInt::from_ascii_digits(t < 0.0, &digits))
+    }
+
     /// Python's `float(int)`: correctly rounded; `None` where Python raises `OverflowError`
     /// ("int too large to convert to float").
     pub fn to_f64(&self) -> Option<f64> {

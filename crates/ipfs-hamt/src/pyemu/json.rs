@@ -228,6 +228,35 @@ impl PyJson {
         matches!(self, PyJson::Null)
     }
 
+    /// Python's `int(v)` (as py-hamt applies to shape entries): ints as they are, bools as
+    /// 0/1, floats truncated, strings through [`parse_int`](super::int::parse_int). `Err` holds
+    /// Python's exception type name and message.
+    pub fn to_py_int(&self) -> Result<PyInt, (&'static str, String)> {
+        match self {
+            PyJson::Int(i) => Ok(i.clone()),
+            PyJson::Bool(b) => Ok(PyInt::from(u8::from(*b))),
+            PyJson::Float(x) if x.is_nan() => Err((
+                "ValueError",
+                "cannot convert float NaN to integer".to_owned(),
+            )),
+            PyJson::Float(x) => PyInt::from_f64_trunc(*x).ok_or_else(|| {
+                (
+                    "OverflowError",
+                    "cannot convert float infinity to integer".to_owned(),
+                )
+            }),
+            PyJson::Str(s) => super::int::parse_int(s).map_err(|msg| ("ValueError", msg)),
+            PyJson::Null | PyJson::Array(_) | PyJson::Object(_) => Err((
+                "TypeError",
+                format!(
+                    "int() argument must be a string, a bytes-like object or a real number, \
+                     not '{}'",
+                    self.type_name()
+                ),
+            )),
+        }
+    }
+
     /// Python's `type(v).__name__`: `NoneType`, `bool`, `int`, `float`, `str`, `list`, `dict`.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -55,6 +55,21 @@ fn loads_utf8_matches_python() {
 }
 
 #[test]
+fn to_py_int_matches_python() {
+    for (input, expected) in TO_INT_CASES {
+        let v = loads(input).expect("vector parses");
+        let got = v
+            .to_py_int()
+            .map(|i| i.to_string())
+            .map_err(|(k, m)| (k.to_owned(), m));
+        let expected = expected
+            .map(str::to_owned)
+            .map_err(|(k, m)| (k.to_owned(), m.to_owned()));
+        assert_eq!(got, expected, "input {:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
 fn loads_long_inputs_match_python() {
     for (segs, expected) in LONG_LOADS_CASES {
         let input = expand_bytes(segs);

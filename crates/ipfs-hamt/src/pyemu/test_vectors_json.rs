@@ -121,6 +121,33 @@ const LOADS_UTF8_CASES: &[(&[u8], Outcome<&str>)] = &[
     (b"\xe0\x80\xaf", Err(("UnicodeDecodeError", "'utf-8' codec can't decode byte 0xe0 in position 0: invalid continuation byte"))),
     (b"\xf0\x9f\x98", Err(("UnicodeDecodeError", "'utf-8' codec can't decode bytes in position 0-2: unexpected end of data"))),
 ];
+/// int(json.loads(input)), for PyJson::to_py_int.
+const TO_INT_CASES: &[(&[u8], Outcome<&str>)] = &[
+    (b"null", Err(("TypeError", "int() argument must be a string, a bytes-like object or a real number, not 'NoneType'"))),
+    (b"[1]", Err(("TypeError", "int() argument must be a string, a bytes-like object or a real number, not 'list'"))),
+    (b"{}", Err(("TypeError", "int() argument must be a string, a bytes-like object or a real number, not 'dict'"))),
+    (b"true", Ok("1")),
+    (b"false", Ok("0")),
+    (b"\"12\"", Ok("12")),
+    (b"\" 1_0 \"", Ok("10")),
+    (b"\"x\"", Err(("ValueError", "invalid literal for int() with base 10: 'x'"))),
+    (b"1.9", Ok("1")),
+    (b"-1.9", Ok("-1")),
+    (b"-0.5", Ok("0")),
+    (b"-0.0", Ok("0")),
+    (b"1e300", Ok("1000000000000000052504760255204420248704468581108159154915854115511802457988908195786371375080447864043704443832883878176942523235360430575644792184786706982848387200926575803737830233794788090059368953234970799945081119038967640880074652742780142494579258788820056842838115669472196386865459400540160")),
+    (b"-1.7976931348623157e308", Ok("-179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368")),
+    (b"9007199254740993.0", Ok("9007199254740992")),
+    (b"18446744073709551616.0", Ok("18446744073709551616")),
+    (b"1e22", Ok("10000000000000000000000")),
+    (b"5e-324", Ok("0")),
+    (b"NaN", Err(("ValueError", "cannot convert float NaN to integer"))),
+    (b"Infinity", Err(("OverflowError", "cannot convert float infinity to integer"))),
+    (b"-Infinity", Err(("OverflowError", "cannot convert float infinity to integer"))),
+    (b"123", Ok("123")),
+    (b"-123456789012345678901234567890", Ok("-123456789012345678901234567890")),
+    (b"4503599627370497.5", Ok("4503599627370498")),
+];
 const LONG_LOADS_CASES: &[(Segs<&[u8]>, Outcome<Segs>)] = &[
     (&[(b"1", 4301)], Err(("ValueError", &[("Exceeds the limit (4300 digits) for integer string conversion: value has 4301 digits; use sys.set_int_max_str_digits() to increase the limit", 1)]))),
     (&[(b"[", 1), (b"1", 4400), (b"]", 1)], Err(("ValueError", &[("Exceeds the limit (4300 digits) for integer string conversion: value has 4400 digits; use sys.set_int_max_str_digits() to increase the limit", 1)]))),

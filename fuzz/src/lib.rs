@@ -8,5 +8,6 @@
 pub mod car_reader;
 pub mod crypt_decode;
 pub mod node_decode;
+pub mod sharded_decode;
 pub mod unixfs_read;
 pub mod zarr_keys;

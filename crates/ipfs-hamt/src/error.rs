@@ -64,6 +64,12 @@ pub enum Error {
     /// An encrypted value could not be sealed or opened (wrong key or header, damaged data).
     #[error(transparent)]
     Crypt(#[from] crate::crypt::CryptError),
+    /// The sharded layout refused an operation or a block (py-hamt's messages).
+    #[error(transparent)]
+    Sharded(#[from] crate::sharded::ShardedError),
+    /// A HAMT could not be converted to the sharded layout.
+    #[error(transparent)]
+    Convert(#[from] crate::sharded::ConvertError),
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]
     BadValue {

@@ -22,6 +22,7 @@ pub mod key_hash;
 pub mod node;
 /// Exact emulations of the Python behaviour py-hamt depends on (`json`, `int()`, `repr()`).
 pub mod pyemu;
+pub mod sharded;
 pub mod value;
 pub mod verify;
 

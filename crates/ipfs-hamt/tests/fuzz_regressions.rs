@@ -12,6 +12,8 @@ mod car_reader;
 mod crypt_decode;
 #[path = "../../../fuzz/src/node_decode.rs"]
 mod node_decode;
+#[path = "../../../fuzz/src/sharded_decode.rs"]
+mod sharded_decode;
 #[path = "../../../fuzz/src/unixfs_read.rs"]
 mod unixfs_read;
 
@@ -36,4 +38,9 @@ fn unixfs_read() {
 #[test]
 fn crypt_decode() {
     smoke::replay_and_mutate("crypt_decode", 3000, crypt_decode::run);
+}
+
+#[test]
+fn sharded_decode() {
+    smoke::replay_and_mutate("sharded_decode", 3000, sharded_decode::run);
 }

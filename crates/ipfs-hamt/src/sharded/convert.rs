@@ -1,0 +1,105 @@
+//! py-hamt's `convert_hamt_to_sharded`: a ZarrHAMTStore HAMT becomes an (ungrouped) v2
+//! sharded store that points at the same value blocks. No data is copied.
+
+use cid::Cid;
+use futures::TryStreamExt;
+
+use super::geometry::ArrayIndex;
+use super::writer::ShardedWriter;
+use super::ShardedConfig;
+use crate::error::{Error, Result};
+use crate::hamt::{HamtConfig, Reader};
+use crate::pyemu::int::{is_decimal, parse_int};
+use crate::store::SharedStore;
+
+/// A HAMT key the converter cannot place.
+#[derive(Debug, thiserror::Error)]
+#[error("Cannot classify Zarr key {0:?} as metadata or chunk during conversion.")]
+pub struct ConvertError(pub String);
+
+const SUFFIXES: [&str; 5] = ["zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"];
+
+fn is_metadata(key: &str) -> bool {
+    SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+fn v3_key(path: &str, parts: &[&str]) -> Option<String> {
+    let coords: Option<Vec<String>> = parts
+        .iter()
+        .map(|p| parse_int(p).ok().map(|i| i.to_string()))
+        .collect();
+    let coords = coords?.join("/");
+    Some(if path.is_empty() {
+        format!("c/{coords}")
+    } else {
+        format!("{path}/c/{coords}")
+    })
+}
+
+/// The v3 chunk key a HAMT key becomes (`None` for metadata and unplaceable keys).
+fn normalize(key: &str, arrays: &indexmap::IndexMap<String, ArrayIndex>) -> Option<String> {
+    if is_metadata(key) {
+        return None;
+    }
+    let (path, last) = key.rsplit_once('/').unwrap_or(("", key));
+    if last.contains('.') {
+        let parts: Vec<&str> = last.split('.').collect();
+        if parts.iter().all(|p| is_decimal(p)) {
+            return v3_key(path, &parts);
+        }
+    }
+    let mut by_len: Vec<(&String, &ArrayIndex)> = arrays.iter().collect();
+    by_len.sort_by_key(|a| std::cmp::Reverse(a.0.len()));
+    for (apath, index) in by_len {
+        let rest = if apath.is_empty() {
+            key
+        } else {
+            match key
+                .strip_prefix(apath.as_str())
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                Some(r) => r,
+                None => continue,
+            }
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.len() == index.chunks_per_dim().len() && parts.iter().all(|p| is_decimal(p)) {
+            return v3_key(apath, &parts);
+        }
+    }
+    (key.starts_with("c/") || key.contains("/c/")).then(|| key.to_string())
+}
+
+/// Converts the HAMT at `hamt_root` (values as bytes, py-hamt's ZarrHAMTStore layout) into a
+/// v2 sharded store with `chunks_per_shard` entries per shard, exactly as py-hamt's
+/// `convert_hamt_to_sharded` does: metadata first (in the HAMT's key order), then chunks
+/// (zarr-v2 dotted and slash keys become `/c/` keys). `on_key` is called after each key.
+pub async fn convert_hamt_to_sharded(
+    store: SharedStore,
+    hamt_root: Cid,
+    chunks_per_shard: u64,
+    cfg: ShardedConfig,
+    mut on_key: impl FnMut(u64),
+) -> Result<Cid> {
+    let hamt = Reader::new(store.clone(), hamt_root, HamtConfig::default())?;
+    let entries: Vec<(String, Cid)> = hamt.entries().try_collect().await?;
+    let mut w = ShardedWriter::create_v2(store, cfg, chunks_per_shard)?;
+    let mut n = 0;
+    for (key, cid) in entries.iter().filter(|(k, _)| is_metadata(k)) {
+        w.set_pointer(key, *cid).await?;
+        n += 1;
+        on_key(n);
+    }
+    for (key, cid) in &entries {
+        if is_metadata(key) {
+            continue;
+        }
+        let Some(k) = normalize(key, &w.manifest().arrays) else {
+            return Err(Error::Convert(ConvertError(key.clone())));
+        };
+        w.set_pointer(&k, *cid).await?;
+        n += 1;
+        on_key(n);
+    }
+    w.flush().await
+}

@@ -79,9 +79,22 @@ pub async fn convert_hamt_to_sharded(
     hamt_root: Cid,
     chunks_per_shard: u64,
     cfg: ShardedConfig,
-    mut on_key: impl FnMut(u64),
+    on_key: impl FnMut(u64),
 ) -> Result<Cid> {
     let hamt = Reader::new(store.clone(), hamt_root, HamtConfig::default())?;
+    convert_from_reader(&hamt, store, chunks_per_shard, cfg, on_key).await
+}
+
+/// [`convert_hamt_to_sharded`] reading the HAMT through `hamt` (its nodes may live in another
+/// store, e.g. in memory during an import) and writing the sharded blocks to `store`, which
+/// must hold the value blocks.
+pub async fn convert_from_reader(
+    hamt: &Reader,
+    store: SharedStore,
+    chunks_per_shard: u64,
+    cfg: ShardedConfig,
+    mut on_key: impl FnMut(u64),
+) -> Result<Cid> {
     let entries: Vec<(String, Cid)> = hamt.entries().try_collect().await?;
     let mut w = ShardedWriter::create_v2(store, cfg, chunks_per_shard)?;
     let mut n = 0;

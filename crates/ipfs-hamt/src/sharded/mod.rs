@@ -41,7 +41,7 @@ mod reader;
 pub mod shard;
 mod writer;
 
-pub use convert::{convert_hamt_to_sharded, ConvertError};
+pub use convert::{convert_from_reader, convert_hamt_to_sharded, ConvertError};
 pub use geometry::{chunk_key, ArrayIndex, MAX_CHUNKS_PER_SHARD, MAX_SHARDS};
 pub use keys::KeyKind;
 pub use manifest::{normalize_path, Manifest};

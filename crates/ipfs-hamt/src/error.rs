@@ -64,6 +64,28 @@ pub enum Error {
     /// An encrypted value could not be sealed or opened (wrong key or header, damaged data).
     #[error(transparent)]
     Crypt(#[from] crate::crypt::CryptError),
+    /// The root is a dataset layout this build recognises but cannot read yet (see
+    /// [`crate::dataset::Layout`]).
+    #[error(
+        "root {cid} is a {layout} dataset, which this version of ipfs-hamt cannot read yet \
+         (only HAMT roots are supported)"
+    )]
+    UnsupportedLayout {
+        /// The root.
+        cid: Cid,
+        /// The layout found, e.g. `sharded (sharded_zarr_v2)`.
+        layout: String,
+    },
+    /// The root block is neither a HAMT node nor a sharded Zarr manifest.
+    #[error(
+        "root {cid} is not a dataset (neither a HAMT node nor a sharded Zarr manifest): {reason}"
+    )]
+    NotADataset {
+        /// The root.
+        cid: Cid,
+        /// What the block looked like.
+        reason: String,
+    },
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]
     BadValue {

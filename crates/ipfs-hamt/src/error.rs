@@ -73,8 +73,8 @@ pub enum Error {
     UnsupportedLayout {
         /// The root.
         cid: Cid,
-        /// The layout found, e.g. `sharded (sharded_zarr_v2)`.
-        layout: String,
+        /// The layout found (boxed: it keeps the error small).
+        layout: Box<crate::dataset::Layout>,
     },
     /// The root block is neither a HAMT node nor a sharded Zarr manifest.
     #[error(
@@ -84,7 +84,7 @@ pub enum Error {
         /// The root.
         cid: Cid,
         /// What the block looked like.
-        reason: String,
+        reason: Box<str>,
     },
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]

@@ -59,7 +59,7 @@ pub async fn verify(
         }
         layout @ Layout::Sharded { .. } => Err(Error::UnsupportedLayout {
             cid: *root,
-            layout: layout.to_string(),
+            layout: Box::new(layout),
         }),
     }
 }

@@ -22,7 +22,7 @@ pub enum ShardedVersion {
     /// `sharded_zarr_v2` (one index per array under `arrays`).
     V2,
     /// Another `manifest_version` text (py-hamt refuses these as incompatible).
-    Other(String),
+    Other(Box<str>),
 }
 
 impl std::fmt::Display for ShardedVersion {
@@ -125,7 +125,10 @@ async fn classify(
     data: Bytes,
     bucket_limit: usize,
 ) -> Result<Detected> {
-    let not_a_dataset = |reason: String| Error::NotADataset { cid: *root, reason };
+    let not_a_dataset = |reason: String| Error::NotADataset {
+        cid: *root,
+        reason: reason.into(),
+    };
     let cbor = match root.codec() {
         DAG_CBOR => {
             let node_err = match Node::decode(data.clone(), bucket_limit) {
@@ -186,8 +189,8 @@ fn sharded_version(data: &[u8]) -> Option<ShardedVersion> {
     match map.get("manifest_version") {
         Some(Ipld::String(v)) if v == "sharded_zarr_v1" => Some(ShardedVersion::V1),
         Some(Ipld::String(v)) if v == "sharded_zarr_v2" => Some(ShardedVersion::V2),
-        Some(Ipld::String(v)) => Some(ShardedVersion::Other(v.clone())),
-        Some(other) => Some(ShardedVersion::Other(format!("{other:?}"))),
+        Some(Ipld::String(v)) => Some(ShardedVersion::Other(v.as_str().into())),
+        Some(other) => Some(ShardedVersion::Other(format!("{other:?}").into())),
         // No version: the keys tell (v1 has one global index, v2 one per array).
         None if map.contains_key("chunks") => Some(ShardedVersion::V1),
         None if map.contains_key("arrays") => Some(ShardedVersion::V2),

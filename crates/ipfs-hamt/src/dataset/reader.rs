@@ -78,7 +78,7 @@ impl DatasetReader {
             (layout @ Layout::Sharded { .. }, _) => {
                 return Err(Error::UnsupportedLayout {
                     cid: root,
-                    layout: layout.to_string(),
+                    layout: Box::new(layout),
                 })
             }
         };
@@ -210,7 +210,10 @@ impl DatasetReader {
     /// once, every block verified) to `out`; returns the number of blocks.
     pub async fn write_car<W: std::io::Write>(&self, out: W) -> Result<u64> {
         match &self.inner {
-            Inner::Hamt(r) => Ok(crate::store::car::write_car(&**r.store(), &r.root(), out).await?),
+            Inner::Hamt(r) => {
+                let n = crate::store::car::write_car(&**r.store(), &r.root(), out).await?;
+                Ok(n)
+            }
         }
     }
 }

@@ -83,7 +83,7 @@ impl DatasetWriter {
             }),
             layout @ Layout::Sharded { .. } => Err(Error::UnsupportedLayout {
                 cid: root,
-                layout: layout.to_string(),
+                layout: Box::new(layout),
             }),
         }
     }

@@ -620,31 +620,20 @@ pub async fn push(opts: &StoreOpts, cid: &str, pin: bool) -> Result<()> {
     let dataset = open_reader(&local.store, root).await?;
     let label = format!("node {}", node.config().rpc_url);
     let mut bar = progress::spinner(None, "blocks");
-    let mut seen: HashSet<Cid> = HashSet::new();
-    let mut stack = vec![root];
     let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
     let (mut blocks, mut bytes) = (0u64, 0u64);
-    while let Some(c) = stack.pop() {
-        if !seen.insert(c) || is_inline(&c) {
-            continue;
-        }
-        let data = local
-            .store
-            .get(&c)
-            .await
-            .with_context(|| format!("reading {c} from {}", local.label))?;
-        ipfs_hamt::block::verify(&c, &data)?;
-        stack.extend(
-            dataset
-                .block_links(&c, &data)?
-                .into_iter()
-                .filter(|l| !seen.contains(l)),
-        );
+    // Every block of the dataset, each once, verified.
+    let mut all = dataset.blocks();
+    while let Some(block) = all
+        .try_next()
+        .await
+        .with_context(|| format!("reading {root} from {}", local.label))?
+    {
         blocks += 1;
-        bytes += data.len() as u64;
-        bar.inc_item(data.len() as u64);
-        batch_bytes += data.len();
-        batch.push(Block { cid: c, data });
+        bytes += block.data.len() as u64;
+        bar.inc_item(block.data.len() as u64);
+        batch_bytes += block.data.len();
+        batch.push(block);
         if batch_bytes >= COPY_BATCH_BYTES {
             node.put_many(std::mem::take(&mut batch)).await?;
             batch_bytes = 0;

@@ -14,6 +14,7 @@
 //! Encryption ([`crate::crypt::ValueCipher`]) works on any dataset handle through
 //! [`ValueRead`] / [`ValueWrite`].
 
+mod blocks;
 mod check;
 mod diff;
 mod kv;

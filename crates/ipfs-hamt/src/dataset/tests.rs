@@ -311,4 +311,18 @@ async fn car_and_block_links_reach_every_block() {
         }
     }
     assert_eq!(seen.len() as u64, n);
+    // The block stream: the same blocks, root first, each once, in the CAR's order.
+    let blocks: Vec<Block> = r.blocks().try_collect().await.unwrap();
+    assert_eq!(blocks.len() as u64, n);
+    assert_eq!(blocks[0].cid, root);
+    let cids: std::collections::HashSet<_> = blocks.iter().map(|b| b.cid).collect();
+    assert_eq!(cids, seen);
+    let mut pos = car.len();
+    for b in blocks.iter().rev() {
+        let at = car[..pos]
+            .windows(b.data.len().max(1))
+            .rposition(|w| w == &b.data[..])
+            .unwrap();
+        pos = at;
+    }
 }

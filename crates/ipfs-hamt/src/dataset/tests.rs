@@ -326,3 +326,13 @@ async fn car_and_block_links_reach_every_block() {
         pos = at;
     }
 }
+
+/// Readers are shared between tasks (serve); writers move between tasks.
+#[test]
+fn handles_are_thread_safe() {
+    fn shared<T: Clone + Send + Sync + 'static>() {}
+    fn movable<T: Send + Sync + 'static>() {}
+    shared::<DatasetReader>();
+    movable::<DatasetWriter>();
+    movable::<Layout>();
+}

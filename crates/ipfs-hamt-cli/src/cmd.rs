@@ -1,6 +1,6 @@
 //! The commands.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,11 +9,11 @@ use anyhow::{bail, Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use ipfs_hamt::block::Block;
 use ipfs_hamt::crypt::{EncryptionKey, ValueCipher};
-use ipfs_hamt::hamt::{diff as hamt_diff, ChangeKind};
-use ipfs_hamt::store::car::{block_links, write_car};
+use ipfs_hamt::dataset::{
+    self, ChangeKind, DatasetConfig, DatasetReader, DatasetWriter, LayoutOptions,
+};
 use ipfs_hamt::store::{BlockStore, CarStore, SharedStore, StoreError};
-use ipfs_hamt::verify::verify_tree;
-use ipfs_hamt::{ByteRange, Cid, HamtConfig, Reader, Writer};
+use ipfs_hamt::{ByteRange, Cid, HamtConfig};
 use serde_json::json;
 
 use crate::stores::{self, is_cid, require_root_arg};
@@ -44,9 +44,14 @@ pub(crate) fn cipher(c: &CryptOpts) -> Result<Option<ValueCipher>> {
     Ok(Some(ValueCipher::new(key, c.header.as_bytes().to_vec())))
 }
 
+/// The dataset at `root` (any layout) in `store`.
+pub(crate) async fn open_reader(store: &SharedStore, root: Cid) -> Result<DatasetReader> {
+    Ok(DatasetReader::open(store.clone(), root, &DatasetConfig::default()).await?)
+}
+
 /// The value of `key` (decrypted with `cipher`), restricted to `range`.
 async fn read_value(
-    r: &Reader,
+    r: &DatasetReader,
     cipher: Option<&ValueCipher>,
     key: &str,
     range: ByteRange,
@@ -110,7 +115,7 @@ pub async fn import(
             (opened.store, None, target)
         }
     };
-    let mut writer = Writer::new(store, config)?;
+    let mut writer = DatasetWriter::create(store, LayoutOptions::Hamt(config))?;
     let mut bar = progress::bytes_bar(files.len() as u64, total);
     // A reader thread stays a few files ahead, so disk reads overlap with hashing.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(32);
@@ -188,14 +193,10 @@ pub async fn ls(opts: &StoreOpts, first: Option<String>, second: Option<String>)
     require_root_arg(opts, root.as_deref())?;
     let s = stores::open(opts)?;
     let root = s.root(root.as_deref()).await?;
-    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
-    let mut keys: Vec<String> = r.keys().try_collect().await?;
-    keys.sort_unstable();
+    let r = open_reader(&s.store, root).await?;
+    let index = r.key_index().await?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for k in keys
-        .iter()
-        .filter(|k| prefix.as_deref().is_none_or(|p| k.starts_with(p)))
-    {
+    for k in index.with_prefix(prefix.as_deref().unwrap_or("")) {
         writeln!(out, "{k}")?;
     }
     out.flush()?;
@@ -214,7 +215,7 @@ pub async fn get(
     let cipher = cipher(crypt)?;
     let s = stores::open(opts)?;
     let root = s.root(root.as_deref()).await?;
-    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let r = open_reader(&s.store, root).await?;
     let Some(value) = read_value(&r, cipher.as_ref(), &key, range).await? else {
         bail!("key not found: {key:?}");
     };
@@ -241,7 +242,7 @@ pub async fn export(
     let cipher = cipher(crypt)?;
     let s = stores::open(opts)?;
     let root = s.root(root.as_deref()).await?;
-    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
+    let r = open_reader(&s.store, root).await?;
     let keys: Vec<String> = r.keys().try_collect().await?;
     // Check every key first, so a hostile key writes nothing.
     let paths: Vec<PathBuf> = keys
@@ -296,7 +297,7 @@ pub async fn put(
     };
     let s = stores::open_disk(opts, "put")?;
     let root = s.root(Some(cid)).await?;
-    let mut w = Writer::open(s.store.clone(), root, config)?;
+    let mut w = DatasetWriter::open(s.store.clone(), root, &DatasetConfig::hamt(config)).await?;
     match &cipher {
         Some(c) => c.insert(&mut w, key, &data).await?,
         None => w.insert(key, data).await?,
@@ -308,7 +309,7 @@ pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Resul
     let config = config(tree)?;
     let s = stores::open_disk(opts, "rm")?;
     let root = s.root(Some(cid)).await?;
-    let mut w = Writer::open(s.store.clone(), root, config)?;
+    let mut w = DatasetWriter::open(s.store.clone(), root, &DatasetConfig::hamt(config)).await?;
     w.remove(key).await?;
     println(w.commit().await?)
 }
@@ -317,49 +318,11 @@ pub async fn stat(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()>
     require_root_arg(opts, cid)?;
     let s = stores::open(opts)?;
     let root = s.root(cid).await?;
-    let r = Reader::new(s.store.clone(), root, HamtConfig::default())?;
-    let st = r.stats().await?;
+    let st = open_reader(&s.store, root).await?.stats().await?;
     if json {
-        let sizes: BTreeMap<String, u64> = st
-            .bucket_sizes
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect();
-        let v = json!({
-            "root": root.to_string(),
-            "keys": st.keys,
-            "nodes": st.nodes,
-            "links": st.links,
-            "max_depth": st.max_depth,
-            "nodes_per_depth": st.nodes_per_depth,
-            "keys_per_depth": st.keys_per_depth,
-            "bucket_sizes": sizes,
-            "node_bytes": st.node_bytes,
-        });
-        return println(v);
+        return println(st.to_json(&root));
     }
-    let mut t = String::new();
-    t += &format!("root       {root}\n");
-    t += &format!("keys       {}\n", st.keys);
-    t += &format!("nodes      {}\n", st.nodes);
-    t += &format!("links      {}\n", st.links);
-    t += &format!("node bytes {}\n", st.node_bytes);
-    t += "depth  nodes  keys\n";
-    for (d, (n, k)) in st
-        .nodes_per_depth
-        .iter()
-        .zip(&st.keys_per_depth)
-        .enumerate()
-    {
-        t += &format!("{d:>5}  {n:>5}  {k:>4}\n");
-    }
-    let sizes: Vec<String> = st
-        .bucket_sizes
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}"))
-        .collect();
-    t += &format!("bucket sizes (size:count) {}\n", sizes.join(" "));
-    print(&t)
+    print(&st.to_text(&root))
 }
 
 pub async fn verify(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()> {
@@ -371,7 +334,7 @@ pub async fn verify(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<(
         None => s.root(None).await?,
     };
     let mut bar = progress::spinner(None, "blocks");
-    let report = verify_tree(&*s.store, &root, &HamtConfig::default(), &mut |n| {
+    let report = dataset::verify(&*s.store, &root, &DatasetConfig::default(), &mut |n| {
         bar.inc_item(n)
     })
     .await?;
@@ -520,7 +483,11 @@ pub async fn diff(opts: &StoreOpts, a: &str, b: &str, json: bool) -> Result<()> 
     let s = stores::open(opts)?;
     s.check(&a).await?;
     s.check(&b).await?;
-    let changes = hamt_diff(&*s.store, &a, &b, &HamtConfig::default()).await?;
+    let (ra, rb) = (
+        open_reader(&s.store, a).await?,
+        open_reader(&s.store, b).await?,
+    );
+    let changes = dataset::diff(&ra, &rb).await?;
     let name = |k: ChangeKind| match k {
         ChangeKind::Added => "added",
         ChangeKind::Removed => "removed",
@@ -551,6 +518,7 @@ pub async fn diff(opts: &StoreOpts, a: &str, b: &str, json: bool) -> Result<()> 
 pub async fn car_export(opts: &StoreOpts, cid: &str, out: &Path) -> Result<()> {
     let s = stores::open(opts)?;
     let root = s.root(Some(cid)).await?;
+    let r = open_reader(&s.store, root).await?;
     // OUT that exists and is not a regular file (a pipe, a device such as /dev/stdout): written
     // in place. Renaming a file over it would replace the device node itself.
     if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
@@ -558,7 +526,8 @@ pub async fn car_export(opts: &StoreOpts, cid: &str, out: &Path) -> Result<()> {
             .write(true)
             .open(out)
             .with_context(|| format!("cannot open {}", out.display()))?;
-        let n = write_car(&*s.store, &root, &file)
+        let n = r
+            .write_car(&file)
             .await
             .with_context(|| format!("cannot write {}", out.display()))?;
         eprintln!("wrote {n} blocks of {root} to {}", out.display());
@@ -574,7 +543,7 @@ pub async fn car_export(opts: &StoreOpts, cid: &str, out: &Path) -> Result<()> {
     let result = async {
         let file = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let n = write_car(&*s.store, &root, &file).await?;
+        let n = r.write_car(&file).await?;
         file.sync_all()
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
@@ -648,32 +617,23 @@ pub async fn push(opts: &StoreOpts, cid: &str, pin: bool) -> Result<()> {
     let node = stores::require_node(opts, "push")?;
     let local = stores::open_local(opts)?;
     let root = local.root(Some(cid)).await?;
+    let dataset = open_reader(&local.store, root).await?;
     let label = format!("node {}", node.config().rpc_url);
     let mut bar = progress::spinner(None, "blocks");
-    let mut seen: HashSet<Cid> = HashSet::new();
-    let mut stack = vec![root];
     let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
     let (mut blocks, mut bytes) = (0u64, 0u64);
-    while let Some(c) = stack.pop() {
-        if !seen.insert(c) || is_inline(&c) {
-            continue;
-        }
-        let data = local
-            .store
-            .get(&c)
-            .await
-            .with_context(|| format!("reading {c} from {}", local.label))?;
-        ipfs_hamt::block::verify(&c, &data)?;
-        stack.extend(
-            block_links(&c, &data)?
-                .into_iter()
-                .filter(|l| !seen.contains(l)),
-        );
+    // Every block of the dataset, each once, verified.
+    let mut all = dataset.blocks();
+    while let Some(block) = all
+        .try_next()
+        .await
+        .with_context(|| format!("reading {root} from {}", local.label))?
+    {
         blocks += 1;
-        bytes += data.len() as u64;
-        bar.inc_item(data.len() as u64);
-        batch_bytes += data.len();
-        batch.push(Block { cid: c, data });
+        bytes += block.data.len() as u64;
+        bar.inc_item(block.data.len() as u64);
+        batch_bytes += block.data.len();
+        batch.push(block);
         if batch_bytes >= COPY_BATCH_BYTES {
             node.put_many(std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
@@ -695,6 +655,15 @@ pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
     let node = stores::require_node(opts, "pull")?;
     let root = stores::parse_cid(cid)?;
     let local = stores::open_local_disk(opts, "pull")?;
+    // The layout is read from the root: locally if an earlier pull got it, else from the node.
+    let source: SharedStore = if local.store.has(&root).await? {
+        local.store.clone()
+    } else {
+        Arc::new(node.clone())
+    };
+    let dataset = open_reader(&source, root)
+        .await
+        .with_context(|| format!("pulling {root}"))?;
     let label = format!("node {}", node.config().rpc_url);
     let mut bar = progress::spinner(None, "blocks");
     let mut seen: HashSet<Cid> = HashSet::from([root]);
@@ -723,7 +692,7 @@ pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
             .with_context(|| format!("pulling {root} from {label}"))?;
         let mut batch = Vec::new();
         for (c, data, new) in got {
-            for l in block_links(&c, &data)? {
+            for l in dataset.block_links(&c, &data)? {
                 if seen.insert(l) {
                     stack.push(l);
                 }

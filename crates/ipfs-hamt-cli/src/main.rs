@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use ipfs_hamt::ByteRange;
 
 mod cmd;
+mod listing;
 mod progress;
 mod serve;
 mod stores;
@@ -230,8 +231,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the dataset read-only over HTTP as a plain Zarr v3 store: `GET /KEY` (with
-    /// `Range`) and `HEAD`, values decrypted with --encrypt-key-file. Prints
+    /// Serve the dataset read-only over HTTP as a plain Zarr store: `GET /KEY` (with
+    /// `Range`) and `HEAD`, values decrypted with --encrypt-key-file; `GET /DIR/` lists a
+    /// directory (HTML links, as fsspec and xarray.open_zarr(url) read them). Prints
     /// `serving CID on http://ADDR` first; stops on Ctrl-C.
     Serve {
         /// The root (optional with --car).

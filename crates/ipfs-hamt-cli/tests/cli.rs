@@ -210,3 +210,47 @@ fn bad_input_gives_one_clear_line() {
     std::fs::write(&car, b"garbage").unwrap();
     fails(&["stat", "--car", car_s], "corrupt");
 }
+
+/// A sharded root (py-hamt's ShardedZarrStore) is recognised by every command and refused with
+/// one clear line naming the layout, never a HAMT decode error or a panic.
+#[test]
+fn sharded_roots_are_refused_clearly_by_every_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("blocks.redb");
+    let s = store.to_str().unwrap();
+    for (car, version) in [("v1", "sharded_zarr_v1"), ("v2_api", "sharded_zarr_v2")] {
+        let car = golden().join(format!("sharded/cars/{car}.car"));
+        let c = car.to_str().unwrap();
+        let want = format!(
+            "is a sharded ({version}) dataset, which this version of ipfs-hamt cannot read yet"
+        );
+        for args in [
+            vec!["ls", "--car", c],
+            vec!["get", "--car", c, "zarr.json"],
+            vec!["stat", "--car", c],
+            vec!["verify", "--car", c],
+            vec!["serve", "--car", c, "--addr", "127.0.0.1:0"],
+        ] {
+            fails(&args, &want);
+        }
+        let out = tmp.path().join("out");
+        fails(&["export", "--car", c, out.to_str().unwrap()], &want);
+        assert!(!out.exists());
+        let root = ok(&["car", "import", c, "--store", s]).trim().to_string();
+        let car_out = tmp.path().join("x.car");
+        fails(
+            &[
+                "car",
+                "export",
+                &root,
+                car_out.to_str().unwrap(),
+                "--store",
+                s,
+            ],
+            &want,
+        );
+        fails(&["put", &root, "k", "-", "--store", s], &want);
+        fails(&["rm", &root, "k", "--store", s], &want);
+        fails(&["diff", &root, &root, "--store", s], &want);
+    }
+}

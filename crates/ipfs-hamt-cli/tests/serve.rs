@@ -243,7 +243,8 @@ fn serves_the_plain_golden_dataset() {
     // Missing keys, the root, other methods, bad paths.
     assert_eq!(srv.get("/nope").status, 404);
     assert_eq!(srv.get("/lat/c/9").status, 404);
-    assert_eq!(srv.get("/").status, 404);
+    // The root is a directory listing (see `lists_directories_for_fsspec`).
+    assert_eq!(srv.get("/").status, 200);
     let r = srv.request("POST", "/zarr.json", &[]);
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, HEAD"));
@@ -269,6 +270,58 @@ fn serves_the_plain_golden_dataset() {
             assert_eq!(sha(&body), case["chunk_sha256"][&key].as_str().unwrap());
         }
     });
+}
+
+/// The `<a href>` targets of a listing page.
+fn links(body: &[u8]) -> Vec<String> {
+    let page = String::from_utf8(body.to_vec()).unwrap();
+    page.split("<a href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// Directories (the root, `lat`, `temperature/c`, with or without a trailing slash) list the
+/// next path components as HTML links, as fsspec's HTTP `ls` reads them; keys win over
+/// directories, and what is neither is 404.
+#[test]
+fn lists_directories_for_fsspec() {
+    let car = golden().join("cars/zarr_plain.car");
+    let srv = Server::start(&["--car", car.to_str().unwrap()]);
+    let root = srv.get("/");
+    assert_eq!(root.status, 200);
+    assert_eq!(
+        root.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        links(&root.body),
+        ["lat/", "lon/", "temperature/", "time/", "zarr.json"]
+    );
+    for dir in ["/lat", "/lat/", "/lat%2F"] {
+        let r = srv.get(dir);
+        assert_eq!(r.status, 200, "{dir}");
+        assert_eq!(links(&r.body), ["c/", "zarr.json"], "{dir}");
+        assert!(String::from_utf8_lossy(&r.body).contains("<base href=\"/lat/\">"));
+    }
+    let chunks = links(&srv.get("/temperature/c").body);
+    assert!(
+        !chunks.is_empty() && chunks.iter().all(|l| l.ends_with('/')),
+        "{chunks:?}"
+    );
+    // HEAD: headers only.
+    let h = srv.request("HEAD", "/lat/", &[]);
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    // A key is its value, not a listing; neither key nor directory is 404.
+    assert_eq!(
+        srv.get("/zarr.json").header("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(srv.get("/zarr.json/").status, 404);
+    assert_eq!(srv.get("/lat/c/9").status, 404);
+    assert_eq!(srv.get("/nope/").status, 404);
+    assert_eq!(srv.request("POST", "/lat/", &[]).status, 405);
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! # ipfs-hamt-zarr
 //!
-//! A Zarr v3 store on a py-hamt compatible HAMT, for the [`zarrs`](https://docs.rs/zarrs)
-//! crate: [`HamtZarrStore`] implements `zarrs_storage`'s async readable, writable and listable
+//! A Zarr v3 store on a py-hamt compatible dataset, for the [`zarrs`](https://docs.rs/zarrs)
+//! crate: [`DatasetZarrStore`] (also named [`HamtZarrStore`], its name before datasets had
+//! more than one layout) implements `zarrs_storage`'s async readable, writable and listable
 //! traits, and the sync ones through [`sync_store`] (zarrs' `AsyncToSyncStorageAdapter` on a
 //! tokio runtime).
 //!
-//! It follows py-hamt's `ZarrHAMTStore`: Zarr keys are HAMT keys verbatim (`zarr.json`,
-//! `temperature/c/0/1/3`), values are the bytes Zarr produces, unframed, so a dataset written
+//! It works on [`ipfs_hamt::dataset`]'s [`DatasetReader`] and [`DatasetWriter`], so it serves
+//! any layout the dataset interface reads ([`DatasetZarrStore::open_dataset`] detects it from
+//! the root); today that is the HAMT. It follows py-hamt's `ZarrHAMTStore`: Zarr keys are
+//! dataset keys verbatim (`zarr.json`, `temperature/c/0/1/3`), values are the bytes Zarr produces, unframed, so a dataset written
 //! by py-hamt reads here and the reverse, with the same root CID for the same bytes. Optional
 //! encryption ([`HamtZarrStore::with_encryption`]) is py-hamt's
 //! `SimpleEncryptedZarrHAMTStore` format (see [`ipfs_hamt::crypt`]): values are sealed,
@@ -47,9 +50,10 @@ use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use ipfs_hamt::block::DAG_PB;
 use ipfs_hamt::crypt::{ValueCipher, OVERHEAD};
+use ipfs_hamt::dataset::{DatasetConfig, DatasetReader, DatasetWriter, LayoutOptions};
 use ipfs_hamt::store::SharedStore;
 use ipfs_hamt::value::read_value;
-use ipfs_hamt::{unixfs, ByteRange as HamtRange, Cid, Error, HamtConfig, Reader, Writer};
+use ipfs_hamt::{unixfs, ByteRange as HamtRange, Cid, Error, HamtConfig, Reader};
 use zarrs_storage::byte_range::{ByteRange, ByteRangeIterator, InvalidByteRangeError};
 use zarrs_storage::storage_adapter::async_to_sync::{
     AsyncToSyncBlockOn, AsyncToSyncStorageAdapter,
@@ -63,10 +67,10 @@ use zarrs_storage::{
 /// Values read concurrently when sizes are computed for `size_prefix`.
 const SIZE_CONCURRENCY: usize = 16;
 
-/// The HAMT behind the store: a shared reader, or a writer behind a lock.
+/// The dataset behind the store: a shared reader, or a writer behind a lock.
 enum Mode {
-    ReadOnly(Reader),
-    Writable(Box<tokio::sync::Mutex<Writer>>),
+    ReadOnly(DatasetReader),
+    Writable(Box<tokio::sync::Mutex<DatasetWriter>>),
 }
 
 /// Every key, with its value's size once known.
@@ -93,11 +97,11 @@ struct Counters {
     suffix_reads: AtomicU64,
 }
 
-/// A Zarr v3 store on a HAMT over any [`ipfs_hamt::BlockStore`]. See the crate docs.
+/// A Zarr v3 store on a dataset over any [`ipfs_hamt::BlockStore`]. See the crate docs.
 ///
-/// Writable stores buffer changes in a [`Writer`]; [`HamtZarrStore::commit`] writes them and
-/// returns the root CID to reopen the dataset from.
-pub struct HamtZarrStore {
+/// Writable stores buffer changes in a [`DatasetWriter`]; [`DatasetZarrStore::commit`] writes
+/// them and returns the root CID to reopen the dataset from.
+pub struct DatasetZarrStore {
     store: SharedStore,
     mode: Mode,
     cipher: Option<ValueCipher>,
@@ -108,7 +112,10 @@ pub struct HamtZarrStore {
     counters: Counters,
 }
 
-impl std::fmt::Debug for HamtZarrStore {
+/// The store's name before datasets had more than one layout; the same type.
+pub type HamtZarrStore = DatasetZarrStore;
+
+impl std::fmt::Debug for DatasetZarrStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HamtZarrStore")
             .field("read_only", &self.is_read_only())
@@ -151,7 +158,7 @@ enum Located {
     File { cid: Cid, size: u64 },
 }
 
-impl HamtZarrStore {
+impl DatasetZarrStore {
     fn with_mode(store: SharedStore, mode: Mode) -> Self {
         HamtZarrStore {
             store,
@@ -164,24 +171,63 @@ impl HamtZarrStore {
         }
     }
 
-    /// A read-only store on the dataset at `root`.
+    /// A read-only store on the HAMT at `root` (nothing is read yet; see
+    /// [`DatasetZarrStore::open_dataset`] for a root of any layout).
     pub fn open(store: SharedStore, root: Cid, config: HamtConfig) -> Result<Self, Error> {
-        let reader = Reader::new(store.clone(), root, config)?;
-        Ok(Self::with_mode(store, Mode::ReadOnly(reader)))
+        let config = DatasetConfig::hamt(config);
+        let reader = DatasetReader::from_hamt(
+            Reader::new(store.clone(), root, config.hamt.clone())?,
+            &config,
+        );
+        Ok(Self::from_reader(reader))
     }
 
-    /// A writable store on the dataset at `root`.
-    pub fn open_writable(store: SharedStore, root: Cid, config: HamtConfig) -> Result<Self, Error> {
-        let writer = Writer::open(store.clone(), root, config)?;
-        Ok(Self::with_mode(
-            store,
-            Mode::Writable(Box::new(tokio::sync::Mutex::new(writer))),
+    /// A read-only store on the dataset at `root`, whatever its layout (read from the root
+    /// block; a layout this build cannot read is [`Error::UnsupportedLayout`]).
+    pub async fn open_dataset(
+        store: SharedStore,
+        root: Cid,
+        config: &DatasetConfig,
+    ) -> Result<Self, Error> {
+        Ok(Self::from_reader(
+            DatasetReader::open(store, root, config).await?,
         ))
     }
 
-    /// A writable store on an empty dataset.
+    /// A read-only store on an open dataset.
+    pub fn from_reader(reader: DatasetReader) -> Self {
+        Self::with_mode(reader.store().clone(), Mode::ReadOnly(reader))
+    }
+
+    /// A writable store on an open dataset writer.
+    pub fn from_writer(writer: DatasetWriter) -> Self {
+        Self::with_mode(
+            writer.store().clone(),
+            Mode::Writable(Box::new(tokio::sync::Mutex::new(writer))),
+        )
+    }
+
+    /// A writable store on the HAMT at `root` (see [`DatasetZarrStore::open_dataset_writable`]
+    /// for a root of any layout).
+    pub fn open_writable(store: SharedStore, root: Cid, config: HamtConfig) -> Result<Self, Error> {
+        let writer = DatasetWriter::from_hamt(ipfs_hamt::Writer::open(store, root, config)?);
+        Ok(Self::from_writer(writer))
+    }
+
+    /// A writable store on the dataset at `root`, whatever its layout.
+    pub async fn open_dataset_writable(
+        store: SharedStore,
+        root: Cid,
+        config: &DatasetConfig,
+    ) -> Result<Self, Error> {
+        Ok(Self::from_writer(
+            DatasetWriter::open(store, root, config).await?,
+        ))
+    }
+
+    /// A writable store on an empty HAMT dataset.
     pub fn create(store: SharedStore, config: HamtConfig) -> Result<Self, Error> {
-        let writer = Writer::new(store.clone(), config)?;
+        let writer = DatasetWriter::create(store.clone(), LayoutOptions::Hamt(config))?;
         let s = Self::with_mode(
             store,
             Mode::Writable(Box::new(tokio::sync::Mutex::new(writer))),
@@ -424,7 +470,7 @@ impl HamtZarrStore {
         Ok(f(&mut it))
     }
 
-    fn writer(&self) -> Result<&tokio::sync::Mutex<Writer>, StorageError> {
+    fn writer(&self) -> Result<&tokio::sync::Mutex<DatasetWriter>, StorageError> {
         match &self.mode {
             Mode::ReadOnly(_) => Err(StorageError::ReadOnly),
             Mode::Writable(w) => Ok(w),
@@ -447,7 +493,7 @@ impl HamtZarrStore {
     }
 
     /// Removes `key` with the writer locked; absent keys are fine.
-    async fn remove_locked(&self, w: &mut Writer, key: &str) -> Result<(), StorageError> {
+    async fn remove_locked(&self, w: &mut DatasetWriter, key: &str) -> Result<(), StorageError> {
         match w.remove(key).await {
             Ok(_) | Err(Error::KeyNotFound(_)) => {}
             Err(e) => return Err(storage_err(e)),
@@ -464,7 +510,7 @@ impl HamtZarrStore {
 }
 
 #[async_trait::async_trait]
-impl AsyncReadableStorageTraits for HamtZarrStore {
+impl AsyncReadableStorageTraits for DatasetZarrStore {
     async fn get(&self, key: &StoreKey) -> Result<MaybeBytes, StorageError> {
         match self.locate(key.as_str()).await? {
             None => Ok(None),
@@ -522,7 +568,7 @@ impl AsyncReadableStorageTraits for HamtZarrStore {
 }
 
 #[async_trait::async_trait]
-impl AsyncListableStorageTraits for HamtZarrStore {
+impl AsyncListableStorageTraits for DatasetZarrStore {
     async fn list(&self) -> Result<StoreKeys, StorageError> {
         self.list_prefix(&StorePrefix::root()).await
     }
@@ -595,7 +641,7 @@ impl AsyncListableStorageTraits for HamtZarrStore {
 }
 
 #[async_trait::async_trait]
-impl AsyncWritableStorageTraits for HamtZarrStore {
+impl AsyncWritableStorageTraits for DatasetZarrStore {
     async fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
         let mut w = self.writer()?.lock().await;
         let k = key.as_str();
@@ -660,11 +706,14 @@ impl AsyncToSyncBlockOn for TokioBlockOn {
 
 /// The store with zarrs' sync traits (`ReadableStorageTraits`, `WritableStorageTraits`,
 /// `ListableStorageTraits`), for zarrs' sync `Array` API.
-pub type SyncHamtZarrStore = AsyncToSyncStorageAdapter<HamtZarrStore, TokioBlockOn>;
+pub type SyncHamtZarrStore = AsyncToSyncStorageAdapter<DatasetZarrStore, TokioBlockOn>;
 
 /// Wraps `store` for zarrs' sync API, running its futures on `handle` (a multi-thread runtime;
 /// call the sync API from outside async code, e.g. in `spawn_blocking`).
-pub fn sync_store(store: Arc<HamtZarrStore>, handle: tokio::runtime::Handle) -> SyncHamtZarrStore {
+pub fn sync_store(
+    store: Arc<DatasetZarrStore>,
+    handle: tokio::runtime::Handle,
+) -> SyncHamtZarrStore {
     AsyncToSyncStorageAdapter::new(store, TokioBlockOn(handle))
 }
 

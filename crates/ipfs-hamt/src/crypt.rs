@@ -37,8 +37,8 @@ use chacha20poly1305::aead::{AeadInOut, Generate as _, KeyInit};
 use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::dataset::{ValueRead, ValueWrite};
 use crate::error::Result;
-use crate::hamt::{Reader, Writer};
 use crate::range::ByteRange;
 
 /// Bytes of a key.
@@ -290,26 +290,34 @@ impl ValueCipher {
         Ok(open(&self.cipher, &self.header, framed)?.into())
     }
 
-    /// Seals `plaintext` and inserts it under `key` (the HAMT key stays in clear).
-    pub async fn insert(&self, writer: &mut Writer, key: &str, plaintext: &[u8]) -> Result<()> {
+    /// Seals `plaintext` and inserts it under `key` (the key stays in clear). `writer` is any
+    /// dataset writer ([`crate::dataset::DatasetWriter`], or a layout's own such as
+    /// [`crate::Writer`]).
+    pub async fn insert<W: ValueWrite + ?Sized>(
+        &self,
+        writer: &mut W,
+        key: &str,
+        plaintext: &[u8],
+    ) -> Result<()> {
         let sealed = self.seal(plaintext)?;
-        writer.insert(key, sealed).await
+        writer.write_stored(key, sealed).await
     }
 
-    /// The decrypted value of `key`.
-    pub async fn get(&self, reader: &Reader, key: &str) -> Result<Option<Bytes>> {
+    /// The decrypted value of `key`. `reader` is any dataset reader
+    /// ([`crate::dataset::DatasetReader`], or a layout's own such as [`crate::Reader`]).
+    pub async fn get<R: ValueRead + ?Sized>(&self, reader: &R, key: &str) -> Result<Option<Bytes>> {
         self.get_range(reader, key, ByteRange::Full).await
     }
 
     /// Part of the decrypted value of `key`: the whole value is read and authenticated, then
     /// the range is applied to the plaintext.
-    pub async fn get_range(
+    pub async fn get_range<R: ValueRead + ?Sized>(
         &self,
-        reader: &Reader,
+        reader: &R,
         key: &str,
         range: ByteRange,
     ) -> Result<Option<Bytes>> {
-        match reader.get(key).await? {
+        match reader.read_stored(key).await? {
             None => Ok(None),
             Some(framed) => Ok(Some(range.apply(&self.open(&framed)?))),
         }

@@ -70,6 +70,28 @@ pub enum Error {
     /// A HAMT could not be converted to the sharded layout.
     #[error(transparent)]
     Convert(#[from] crate::sharded::ConvertError),
+    /// The root is a dataset layout this build recognises but cannot read yet (see
+    /// [`crate::dataset::Layout`]).
+    #[error(
+        "root {cid} is a {layout} dataset, which this version of ipfs-hamt cannot read \
+         (it reads HAMT roots and sharded_zarr_v1/v2 manifests)"
+    )]
+    UnsupportedLayout {
+        /// The root.
+        cid: Cid,
+        /// The layout found (boxed: it keeps the error small).
+        layout: Box<crate::dataset::Layout>,
+    },
+    /// The root block is neither a HAMT node nor a sharded Zarr manifest.
+    #[error(
+        "root {cid} is not a dataset (neither a HAMT node nor a sharded Zarr manifest): {reason}"
+    )]
+    NotADataset {
+        /// The root.
+        cid: Cid,
+        /// What the block looked like.
+        reason: Box<str>,
+    },
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]
     BadValue {

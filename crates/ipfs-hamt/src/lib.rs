@@ -7,6 +7,7 @@
 
 pub mod block;
 pub mod crypt;
+pub mod dataset;
 pub mod range;
 pub mod store;
 pub mod unixfs;

@@ -1,6 +1,10 @@
 //! Checking a whole tree: every block reachable from a root is read and its bytes are checked
 //! against its CID.
 //!
+//! The walk is the same for every layout: a [`Structure`] says where a layout's structure
+//! blocks lead ([`HamtStructure`] for the HAMT). Datasets of any layout are checked with
+//! [`crate::dataset::verify`], which picks the structure from the root block.
+//!
 //! The walk covers every HAMT node, every value block, and for values stored as UnixFS files
 //! (dag-pb), every node and leaf of the file. Each distinct block is read once. A block the
 //! store does not have is reported as *missing*; a block whose bytes do not hash to its CID, or
@@ -65,10 +69,70 @@ impl VerifyReport {
 /// What a block is expected to be.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
-    /// A HAMT node at this depth.
+    /// A structure block (a HAMT node) at this depth.
     Node(usize),
     /// A value block, or a block of a UnixFS value at this dag-pb depth.
     Value(usize),
+}
+
+/// A block a structure block links to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    /// Another structure block of the layout, one level deeper.
+    Structure(Cid),
+    /// A value block (raw, or the root of a UnixFS file).
+    Value(Cid),
+}
+
+/// How a layout's structure blocks (HAMT nodes; a sharded manifest and its shards) link to
+/// each other and to values: what [`verify_structure`] needs to walk a layout.
+pub trait Structure: Send + Sync {
+    /// The children of the structure block `cid` (bytes `data`, verified against `cid`) found
+    /// at `depth` (the root is 0), or why it is not a valid block of the layout.
+    fn children(&self, cid: &Cid, depth: usize, data: Bytes) -> Result<Vec<Child>, String>;
+}
+
+/// The HAMT's structure: nodes link to child nodes and to values.
+#[derive(Debug, Clone)]
+pub struct HamtStructure {
+    bucket_limit: usize,
+    max_depth: usize,
+}
+
+impl HamtStructure {
+    /// The structure of HAMTs written with `config`.
+    pub fn new(config: &HamtConfig) -> Self {
+        HamtStructure {
+            bucket_limit: config.bucket_limit,
+            max_depth: config.max_depth(),
+        }
+    }
+}
+
+impl Structure for HamtStructure {
+    fn children(&self, cid: &Cid, depth: usize, data: Bytes) -> Result<Vec<Child>, String> {
+        if cid.codec() != DAG_CBOR {
+            let e = Error::NotANode {
+                cid: *cid,
+                codec: cid.codec(),
+            };
+            return Err(e.to_string());
+        }
+        if depth > 0 && depth >= self.max_depth {
+            return Err(Error::TooDeep { cid: *cid, depth }.to_string());
+        }
+        let node = Node::decode(data, self.bucket_limit)
+            .map_err(|e| format!("not a valid HAMT node: {e}"))?;
+        let mut out = Vec::new();
+        for (_, slot) in node.iter() {
+            match slot {
+                Slot::Bucket(b) => out.extend(b.iter().filter_map(|e| e.cid()).map(Child::Value)),
+                Slot::Link(Link::Stored(c)) => out.push(Child::Structure(*c)),
+                Slot::Link(Link::Dirty(_)) => {}
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Reads every block reachable from the HAMT `root` and checks it. `progress` is called with
@@ -80,7 +144,18 @@ pub async fn verify_tree(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> Result<VerifyReport> {
     config.validate()?;
-    let max_depth = config.max_depth();
+    verify_structure(store, root, &HamtStructure::new(config), progress).await
+}
+
+/// Reads every block reachable from `root`, a structure block of a layout described by
+/// `structure`, and checks it: [`verify_tree`] for any layout. Structure blocks are counted
+/// as `nodes`.
+pub async fn verify_structure(
+    store: &dyn BlockStore,
+    root: &Cid,
+    structure: &dyn Structure,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let mut seen: HashSet<Cid> = HashSet::new();
     seen.insert(*root);
@@ -121,41 +196,16 @@ pub async fn verify_tree(
             match kind {
                 Kind::Node(depth) => {
                     report.nodes += 1;
-                    if cid.codec() != DAG_CBOR {
-                        let e = Error::NotANode {
-                            cid,
-                            codec: cid.codec(),
-                        };
-                        report.corrupt.push((cid, e.to_string()));
-                        continue;
-                    }
-                    if depth > 0 && depth >= max_depth {
-                        let e = Error::TooDeep { cid, depth };
-                        report.corrupt.push((cid, e.to_string()));
-                        continue;
-                    }
-                    let node = match Node::decode(data, config.bucket_limit) {
-                        Ok(n) => n,
-                        Err(e) => {
-                            report
-                                .corrupt
-                                .push((cid, format!("not a valid HAMT node: {e}")));
-                            continue;
-                        }
-                    };
-                    for (_, slot) in node.iter() {
-                        match slot {
-                            Slot::Bucket(b) => {
-                                for c in b.iter().filter_map(|e| e.cid()) {
-                                    push(c, Kind::Value(0));
-                                }
-                            }
-                            Slot::Link(l) => {
-                                if let Link::Stored(c) = l {
-                                    push(*c, Kind::Node(depth + 1));
+                    match structure.children(&cid, depth, data) {
+                        Ok(children) => {
+                            for child in children {
+                                match child {
+                                    Child::Structure(c) => push(c, Kind::Node(depth + 1)),
+                                    Child::Value(c) => push(c, Kind::Value(0)),
                                 }
                             }
                         }
+                        Err(why) => report.corrupt.push((cid, why)),
                     }
                 }
                 Kind::Value(depth) => {

@@ -10,7 +10,9 @@
 //!
 //! **Directory listings.** `GET /` and `GET /DIR` (or `/DIR/`), where DIR is not a key but a
 //! prefix of keys (`lat`, `0`, `temp/c`), answer an HTML page linking the next path components
-//! under it ([`DatasetReader::key_index`], built once on first use). That is what makes
+//! under it ([`DatasetReader::list_dir`]: a key index built once for a HAMT; py-hamt's
+//! `list_dir` for a sharded store, so a single-group store is listed through its group and
+//! each group of a pyramid is opened with `group=`). That is what makes
 //! `xarray.open_zarr(url)` work with default arguments: zarr-python 3 (3.0 and 3.1) over
 //! fsspec's `HTTPFileSystem` finds a group's members by listing its directory when there is
 //! no consolidated metadata (it asks for `/`, or `/0` for `group="0"`, and reads the `<a href>`
@@ -35,7 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use ipfs_hamt::block::DAG_PB;
 use ipfs_hamt::crypt::ValueCipher;
-use ipfs_hamt::dataset::{DatasetReader, KeyIndex};
+use ipfs_hamt::dataset::DatasetReader;
 use ipfs_hamt::{unixfs, value, ByteRange, Cid};
 use tokio::net::TcpListener;
 
@@ -51,8 +53,6 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 struct State {
     reader: DatasetReader,
     cipher: Option<ValueCipher>,
-    /// Every key, sorted, for directory listings (built on the first listing).
-    index: tokio::sync::OnceCell<KeyIndex>,
 }
 
 pub async fn serve(
@@ -74,11 +74,7 @@ pub async fn serve(
                 .context("cannot decrypt zarr.json: wrong key or header")?;
         }
     }
-    let state = Arc::new(State {
-        reader,
-        cipher,
-        index: tokio::sync::OnceCell::new(),
-    });
+    let state = Arc::new(State { reader, cipher });
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -220,13 +216,12 @@ async fn respond_path(
             return Ok(r);
         }
     }
-    let index = state
-        .index
-        .get_or_try_init(|| state.reader.key_index())
-        .await
-        .context("cannot list the dataset's keys")?;
     let dir = key.trim_end_matches('/');
-    let entries = index.list_dir(dir);
+    let entries = state
+        .reader
+        .list_dir(dir)
+        .await
+        .context("cannot list the dataset")?;
     if entries.is_empty() && !dir.is_empty() {
         return Ok(text(StatusCode::NOT_FOUND, "not found"));
     }

@@ -2,9 +2,10 @@
 
 use cid::Cid;
 
-use super::layout::{detect_root, Layout};
+use super::layout::{detect_root, Layout, ShardedVersion};
 use super::DatasetConfig;
 use crate::error::{Error, Result};
+use crate::sharded::ShardedStructure;
 use crate::store::{BlockStore, StoreError};
 use crate::verify::{verify_structure, HamtStructure, VerifyReport};
 
@@ -57,6 +58,9 @@ pub async fn verify(
         Layout::Hamt => {
             verify_structure(store, root, &HamtStructure::new(&config.hamt), progress).await
         }
+        Layout::Sharded {
+            version: ShardedVersion::V1 | ShardedVersion::V2,
+        } => verify_structure(store, root, &ShardedStructure::new(), progress).await,
         layout @ Layout::Sharded { .. } => Err(Error::UnsupportedLayout {
             cid: *root,
             layout: Box::new(layout),

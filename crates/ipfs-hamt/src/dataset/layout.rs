@@ -46,7 +46,8 @@ impl std::fmt::Display for ShardedVersion {
 /// assert_eq!(Layout::Hamt.to_string(), "HAMT");
 /// let s = Layout::Sharded { version: ShardedVersion::V2 };
 /// assert_eq!(s.to_string(), "sharded (sharded_zarr_v2)");
-/// assert!(!s.is_readable());
+/// assert!(s.is_readable());
+/// assert!(!Layout::Sharded { version: ShardedVersion::Other("v9".into()) }.is_readable());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Layout {
@@ -63,7 +64,13 @@ pub enum Layout {
 impl Layout {
     /// True if this build can open datasets of this layout.
     pub fn is_readable(&self) -> bool {
-        matches!(self, Layout::Hamt)
+        matches!(
+            self,
+            Layout::Hamt
+                | Layout::Sharded {
+                    version: ShardedVersion::V1 | ShardedVersion::V2
+                }
+        )
     }
 }
 

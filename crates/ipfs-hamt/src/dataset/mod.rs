@@ -8,8 +8,8 @@
 //! store) talks to this module only, so adding a layout touches this module and nothing above.
 //!
 //! The per-layout `match`es live here only: `Inner` in `reader.rs` and `writer.rs`,
-//! [`DatasetStats`], [`verify`] and [`detect`]. The sharded layout is recognised but not read
-//! yet: opening it is [`crate::Error::UnsupportedLayout`].
+//! [`DatasetStats`], [`verify`] and [`detect`]. A sharded root with an unknown
+//! `manifest_version` is [`crate::Error::UnsupportedLayout`].
 //!
 //! Encryption ([`crate::crypt::ValueCipher`]) works on any dataset handle through
 //! [`ValueRead`] / [`ValueWrite`].
@@ -35,18 +35,24 @@ pub use writer::{DatasetWriter, LayoutOptions};
 
 use crate::hamt::HamtConfig;
 pub use crate::hamt::{ChangeKind, KeyChange};
+use crate::sharded::ShardedConfig;
 
 /// Settings for opening a dataset of any layout. Each layout reads its own part.
 #[derive(Debug, Clone, Default)]
 pub struct DatasetConfig {
     /// Settings of HAMT datasets (cache size, bucket size for writes, hashes).
     pub hamt: HamtConfig,
+    /// Settings of sharded datasets (shard cache, read mode, hashes).
+    pub sharded: ShardedConfig,
 }
 
 impl DatasetConfig {
     /// Settings with these HAMT settings.
     pub fn hamt(hamt: HamtConfig) -> Self {
-        DatasetConfig { hamt }
+        DatasetConfig {
+            hamt,
+            ..DatasetConfig::default()
+        }
     }
 }
 

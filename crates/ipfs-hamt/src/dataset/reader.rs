@@ -6,19 +6,21 @@ use bytes::Bytes;
 use cid::Cid;
 use futures::stream::{BoxStream, StreamExt as _, TryStreamExt as _};
 
-use super::layout::{detect_root, Layout};
+use super::layout::{detect_root, Layout, ShardedVersion};
 use super::listing::{DirListing, KeyIndex};
 use super::stats::DatasetStats;
 use super::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::hamt::{NodeCache, Reader};
 use crate::range::ByteRange;
+use crate::sharded::ShardedReader;
 use crate::store::{car::block_links, SharedStore};
 
 /// The layout-specific reader behind a [`DatasetReader`]. Adding a layout adds a variant.
 #[derive(Clone, Debug)]
 pub(crate) enum Inner {
     Hamt(Reader),
+    Sharded(ShardedReader),
 }
 
 /// A read-only view of a dataset at one root, whatever its layout. Cloning is cheap; clones
@@ -47,6 +49,8 @@ pub(crate) enum Inner {
 pub struct DatasetReader {
     inner: Inner,
     config: Arc<DatasetConfig>,
+    /// Every key, sorted, built on the first HAMT listing and shared by clones.
+    index: Arc<tokio::sync::OnceCell<KeyIndex>>,
 }
 
 impl std::fmt::Debug for DatasetReader {
@@ -75,6 +79,12 @@ impl DatasetReader {
                 }
                 Inner::Hamt(Reader::with_cache(root, Arc::new(cache), &config.hamt))
             }
+            (
+                Layout::Sharded {
+                    version: ShardedVersion::V1 | ShardedVersion::V2,
+                },
+                _,
+            ) => Inner::Sharded(ShardedReader::open(store, root, config.sharded.clone()).await?),
             (layout @ Layout::Sharded { .. }, _) => {
                 return Err(Error::UnsupportedLayout {
                     cid: root,
@@ -85,6 +95,7 @@ impl DatasetReader {
         Ok(DatasetReader {
             inner,
             config: Arc::new(config.clone()),
+            index: Arc::default(),
         })
     }
 
@@ -93,6 +104,24 @@ impl DatasetReader {
         DatasetReader {
             inner: Inner::Hamt(reader),
             config: Arc::new(config.clone()),
+            index: Arc::default(),
+        }
+    }
+
+    /// A dataset handle over an open sharded reader.
+    pub fn from_sharded(reader: ShardedReader, config: &DatasetConfig) -> Self {
+        DatasetReader {
+            inner: Inner::Sharded(reader),
+            config: Arc::new(config.clone()),
+            index: Arc::default(),
+        }
+    }
+
+    /// The sharded reader behind this dataset, if it is one.
+    pub fn as_sharded(&self) -> Option<&ShardedReader> {
+        match &self.inner {
+            Inner::Sharded(r) => Some(r),
+            Inner::Hamt(_) => None,
         }
     }
 
@@ -100,6 +129,7 @@ impl DatasetReader {
     pub fn as_hamt(&self) -> Option<&Reader> {
         match &self.inner {
             Inner::Hamt(r) => Some(r),
+            Inner::Sharded(_) => None,
         }
     }
 
@@ -116,6 +146,7 @@ impl DatasetReader {
     pub fn root(&self) -> Cid {
         match &self.inner {
             Inner::Hamt(r) => r.root(),
+            Inner::Sharded(r) => r.root(),
         }
     }
 
@@ -123,6 +154,12 @@ impl DatasetReader {
     pub fn layout(&self) -> Layout {
         match &self.inner {
             Inner::Hamt(_) => Layout::Hamt,
+            Inner::Sharded(r) => Layout::Sharded {
+                version: match r.manifest().version {
+                    crate::sharded::Version::V1 => ShardedVersion::V1,
+                    crate::sharded::Version::V2 => ShardedVersion::V2,
+                },
+            },
         }
     }
 
@@ -130,6 +167,7 @@ impl DatasetReader {
     pub fn store(&self) -> &SharedStore {
         match &self.inner {
             Inner::Hamt(r) => r.store(),
+            Inner::Sharded(r) => r.store(),
         }
     }
 
@@ -137,6 +175,7 @@ impl DatasetReader {
     pub async fn get_pointer(&self, key: &str) -> Result<Option<Cid>> {
         match &self.inner {
             Inner::Hamt(r) => r.get_pointer(key).await,
+            Inner::Sharded(r) => r.get_pointer(key).await,
         }
     }
 
@@ -154,6 +193,7 @@ impl DatasetReader {
     pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>> {
         match &self.inner {
             Inner::Hamt(r) => r.get_range(key, range).await,
+            Inner::Sharded(r) => r.get_range(key, range).await,
         }
     }
 
@@ -162,6 +202,7 @@ impl DatasetReader {
     pub fn entries(&self) -> BoxStream<'static, Result<(String, Cid)>> {
         match &self.inner {
             Inner::Hamt(r) => r.entries().boxed(),
+            Inner::Sharded(r) => r.entries().boxed(),
         }
     }
 
@@ -176,10 +217,35 @@ impl DatasetReader {
         Ok(KeyIndex::new(self.keys().try_collect().await?))
     }
 
-    /// The distinct next path components under `prefix` (`""` is the root). Walks the
-    /// dataset's keys; to list many directories, build a [`DatasetReader::key_index`] once.
+    /// The distinct next path components under `prefix` (`""` is the root), split into keys
+    /// and directories. A HAMT lists from a key index built once per reader (and its
+    /// clones). A sharded store lists as py-hamt's `list_dir` does: a single-group v2 store
+    /// is listed through its group, and the root of a multi-group store is refused (a reader
+    /// must name the group, e.g. `xr.open_zarr(url, group="0")`).
     pub async fn list_dir(&self, prefix: &str) -> Result<DirListing> {
-        Ok(self.key_index().await?.list_dir(prefix))
+        match &self.inner {
+            Inner::Hamt(_) => {
+                let index = self.index.get_or_try_init(|| self.key_index()).await?;
+                Ok(index.list_dir(prefix))
+            }
+            Inner::Sharded(r) => {
+                let p = prefix.trim_matches('/');
+                let mut out = DirListing::default();
+                for name in r.list_dir(p).await? {
+                    let full = if p.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{p}/{name}")
+                    };
+                    if r.get_pointer(&full).await?.is_some() {
+                        out.keys.push(name);
+                    } else {
+                        out.dirs.push(name);
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// Number of keys.
@@ -191,6 +257,7 @@ impl DatasetReader {
     pub async fn stats(&self) -> Result<DatasetStats> {
         match &self.inner {
             Inner::Hamt(r) => Ok(DatasetStats::Hamt(r.stats().await?)),
+            Inner::Sharded(r) => Ok(DatasetStats::Sharded(r.stats().await?)),
         }
     }
 
@@ -202,7 +269,8 @@ impl DatasetReader {
         match &self.inner {
             // HAMT nodes, raw values and UnixFS files are plain IPLD: every CID in a DAG-CBOR
             // block and every dag-pb link.
-            Inner::Hamt(_) => Ok(block_links(cid, data)?),
+            // So are sharded manifests and shards (DAG-CBOR maps and lists of CIDs).
+            Inner::Hamt(_) | Inner::Sharded(_) => Ok(block_links(cid, data)?),
         }
     }
 
@@ -210,8 +278,8 @@ impl DatasetReader {
     /// once, every block verified) to `out`; returns the number of blocks.
     pub async fn write_car<W: std::io::Write>(&self, out: W) -> Result<u64> {
         match &self.inner {
-            Inner::Hamt(r) => {
-                let n = crate::store::car::write_car(&**r.store(), &r.root(), out).await?;
+            Inner::Hamt(_) | Inner::Sharded(_) => {
+                let n = crate::store::car::write_car(&**self.store(), &self.root(), out).await?;
                 Ok(n)
             }
         }

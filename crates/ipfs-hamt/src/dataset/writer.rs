@@ -3,12 +3,13 @@
 use bytes::Bytes;
 use cid::Cid;
 
-use super::layout::{detect_root, Layout};
+use super::layout::{detect_root, Layout, ShardedVersion};
 use super::reader::DatasetReader;
 use super::DatasetConfig;
 use crate::error::{Error, Result};
 use crate::hamt::{HamtConfig, Writer};
 use crate::range::ByteRange;
+use crate::sharded::{SetOutcome, ShardedConfig, ShardedReader, ShardedWriter};
 use crate::store::SharedStore;
 
 /// The layout (and its settings) of a new dataset.
@@ -17,11 +18,22 @@ use crate::store::SharedStore;
 pub enum LayoutOptions {
     /// A HAMT with these settings.
     Hamt(HamtConfig),
+    /// A new, empty py-hamt sharded v2 store with `chunks_per_shard` entries per shard.
+    ShardedV2 {
+        /// Reader/writer settings.
+        config: ShardedConfig,
+        /// Entries per shard for the arrays registered.
+        chunks_per_shard: u64,
+    },
 }
 
 /// The layout-specific writer behind a [`DatasetWriter`]. Adding a layout adds a variant.
+// One writer per dataset handle: the variants' sizes do not matter, and boxing both would
+// only add an indirection.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Hamt(Writer),
+    Sharded(ShardedWriter),
 }
 
 /// Builds or changes a dataset, whatever its layout; [`DatasetWriter::commit`] writes the
@@ -54,6 +66,7 @@ impl std::fmt::Debug for DatasetWriter {
         d.field("layout", &self.layout());
         match &self.inner {
             Inner::Hamt(w) => d.field("hamt", w),
+            Inner::Sharded(w) => d.field("sharded", w),
         };
         d.finish()
     }
@@ -65,7 +78,21 @@ impl DatasetWriter {
         match options {
             LayoutOptions::Hamt(hamt) => Ok(DatasetWriter {
                 inner: Inner::Hamt(Writer::new(store, hamt.clone())?),
-                config: DatasetConfig { hamt },
+                config: DatasetConfig::hamt(hamt),
+            }),
+            LayoutOptions::ShardedV2 {
+                config,
+                chunks_per_shard,
+            } => Ok(DatasetWriter {
+                inner: Inner::Sharded(ShardedWriter::create_v2(
+                    store,
+                    config.clone(),
+                    chunks_per_shard,
+                )?),
+                config: DatasetConfig {
+                    sharded: config,
+                    ..DatasetConfig::default()
+                },
             }),
         }
     }
@@ -81,6 +108,14 @@ impl DatasetWriter {
                 inner: Inner::Hamt(Writer::open(store, root, config.hamt.clone())?),
                 config: config.clone(),
             }),
+            Layout::Sharded {
+                version: ShardedVersion::V1 | ShardedVersion::V2,
+            } => Ok(DatasetWriter {
+                inner: Inner::Sharded(
+                    ShardedWriter::open(store, root, config.sharded.clone()).await?,
+                ),
+                config: config.clone(),
+            }),
             layout @ Layout::Sharded { .. } => Err(Error::UnsupportedLayout {
                 cid: root,
                 layout: Box::new(layout),
@@ -90,9 +125,7 @@ impl DatasetWriter {
 
     /// A dataset writer over an existing HAMT writer.
     pub fn from_hamt(writer: Writer) -> Self {
-        let config = DatasetConfig {
-            hamt: writer.config().clone(),
-        };
+        let config = DatasetConfig::hamt(writer.config().clone());
         DatasetWriter {
             inner: Inner::Hamt(writer),
             config,
@@ -103,6 +136,23 @@ impl DatasetWriter {
     pub fn as_hamt_mut(&mut self) -> Option<&mut Writer> {
         match &mut self.inner {
             Inner::Hamt(w) => Some(w),
+            Inner::Sharded(_) => None,
+        }
+    }
+
+    /// A dataset handle over an open sharded writer.
+    pub fn from_sharded(writer: ShardedWriter, config: &DatasetConfig) -> Self {
+        DatasetWriter {
+            inner: Inner::Sharded(writer),
+            config: config.clone(),
+        }
+    }
+
+    /// The sharded writer behind this dataset (for resize, graft, ...), if it is one.
+    pub fn as_sharded_mut(&mut self) -> Option<&mut ShardedWriter> {
+        match &mut self.inner {
+            Inner::Sharded(w) => Some(w),
+            Inner::Hamt(_) => None,
         }
     }
 
@@ -110,6 +160,12 @@ impl DatasetWriter {
     pub fn layout(&self) -> Layout {
         match &self.inner {
             Inner::Hamt(_) => Layout::Hamt,
+            Inner::Sharded(w) => Layout::Sharded {
+                version: match w.manifest().version {
+                    crate::sharded::Version::V1 => ShardedVersion::V1,
+                    crate::sharded::Version::V2 => ShardedVersion::V2,
+                },
+            },
         }
     }
 
@@ -117,6 +173,7 @@ impl DatasetWriter {
     pub fn store(&self) -> &SharedStore {
         match &self.inner {
             Inner::Hamt(w) => w.store(),
+            Inner::Sharded(w) => w.store(),
         }
     }
 
@@ -124,6 +181,7 @@ impl DatasetWriter {
     pub fn root_cid(&self) -> Option<Cid> {
         match &self.inner {
             Inner::Hamt(w) => w.root_cid(),
+            Inner::Sharded(w) => w.root_cid(),
         }
     }
 
@@ -131,6 +189,7 @@ impl DatasetWriter {
     pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<()> {
         match &mut self.inner {
             Inner::Hamt(w) => w.insert(key, value).await,
+            Inner::Sharded(w) => stored(w.set(key, value).await?),
         }
     }
 
@@ -138,6 +197,7 @@ impl DatasetWriter {
     pub async fn insert_pointer(&mut self, key: &str, value: Cid) -> Result<()> {
         match &mut self.inner {
             Inner::Hamt(w) => w.insert_pointer(key, value).await,
+            Inner::Sharded(w) => stored(w.set_pointer(key, value).await?),
         }
     }
 
@@ -145,6 +205,13 @@ impl DatasetWriter {
     pub async fn remove(&mut self, key: &str) -> Result<Cid> {
         match &mut self.inner {
             Inner::Hamt(w) => w.remove(key).await,
+            Inner::Sharded(w) => match w.get_pointer(key).await? {
+                None => Err(Error::KeyNotFound(key.to_string())),
+                Some(cid) => {
+                    w.delete(key).await?;
+                    Ok(cid)
+                }
+            },
         }
     }
 
@@ -152,6 +219,7 @@ impl DatasetWriter {
     pub async fn get_pointer(&self, key: &str) -> Result<Option<Cid>> {
         match &self.inner {
             Inner::Hamt(w) => w.get_pointer(key).await,
+            Inner::Sharded(w) => w.get_pointer(key).await,
         }
     }
 
@@ -169,6 +237,7 @@ impl DatasetWriter {
     pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>> {
         match &self.inner {
             Inner::Hamt(w) => w.get_range(key, range).await,
+            Inner::Sharded(w) => w.get_range(key, range).await,
         }
     }
 
@@ -176,6 +245,11 @@ impl DatasetWriter {
     pub async fn keys(&self) -> Result<Vec<String>> {
         match &self.inner {
             Inner::Hamt(w) => w.keys().await,
+            Inner::Sharded(w) => {
+                let mut keys = w.list().await?;
+                keys.sort();
+                Ok(keys)
+            }
         }
     }
 
@@ -183,6 +257,8 @@ impl DatasetWriter {
     pub async fn flush_values(&mut self) -> Result<()> {
         match &mut self.inner {
             Inner::Hamt(w) => w.flush_values().await,
+            // Sharded values go to the store in batches as they are set.
+            Inner::Sharded(_) => Ok(()),
         }
     }
 
@@ -191,6 +267,7 @@ impl DatasetWriter {
     pub async fn commit(&mut self) -> Result<Cid> {
         match &mut self.inner {
             Inner::Hamt(w) => w.commit().await,
+            Inner::Sharded(w) => w.flush().await,
         }
     }
 
@@ -198,6 +275,21 @@ impl DatasetWriter {
     pub async fn reader(&mut self) -> Result<DatasetReader> {
         match &mut self.inner {
             Inner::Hamt(w) => Ok(DatasetReader::from_hamt(w.reader().await?, &self.config)),
+            Inner::Sharded(w) => {
+                let root = w.flush().await?;
+                let r = ShardedReader::open(w.store().clone(), root, self.config.sharded.clone())
+                    .await?;
+                Ok(DatasetReader::from_sharded(r, &self.config))
+            }
         }
+    }
+}
+
+/// A sharded write that py-hamt would drop silently (an out-of-bounds or malformed chunk key)
+/// is an error here: a user of this interface asked for the key to be stored.
+fn stored(outcome: SetOutcome) -> Result<()> {
+    match outcome {
+        SetOutcome::Stored => Ok(()),
+        SetOutcome::Ignored(e) => Err(Error::Sharded(e)),
     }
 }

@@ -39,6 +39,7 @@ mod meta;
 mod ops;
 mod reader;
 pub mod shard;
+mod stats;
 mod writer;
 
 pub use convert::{convert_from_reader, convert_hamt_to_sharded, ConvertError};
@@ -46,6 +47,7 @@ pub use geometry::{chunk_key, ArrayIndex, MAX_CHUNKS_PER_SHARD, MAX_SHARDS};
 pub use keys::KeyKind;
 pub use manifest::{normalize_path, Manifest};
 pub use reader::{ReadMode, ShardedReader};
+pub use stats::{ArrayStats, ShardedStats, ShardedStructure};
 pub use writer::{SetOutcome, ShardedWriter};
 
 use crate::block::HashAlg;

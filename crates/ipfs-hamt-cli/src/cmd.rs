@@ -16,6 +16,7 @@ use ipfs_hamt::store::{BlockStore, CarStore, SharedStore, StoreError};
 use ipfs_hamt::{ByteRange, Cid, HamtConfig};
 use serde_json::json;
 
+use crate::sharded_cmd::{self, ImportLayout};
 use crate::stores::{self, is_cid, require_root_arg};
 use crate::{progress, walk, CryptOpts, StoreOpts, TreeOpts};
 
@@ -84,9 +85,15 @@ pub async fn import(
     batch_bytes: u64,
     json: bool,
     crypt: &CryptOpts,
+    layout: &ImportLayout,
 ) -> Result<()> {
     let cipher = cipher(crypt)?;
-    let files = walk::regular_files(dir)?;
+    layout.validate(cipher.is_some())?;
+    let mut files = walk::regular_files(dir)?;
+    if layout.writes_directly() {
+        // As zarr writes: every array's metadata before its chunks.
+        files.sort_by_key(|f| !sharded_cmd::is_metadata_key(&f.key));
+    }
     let total: u64 = files.iter().map(|f| f.len).sum();
     let config = HamtConfig {
         value_batch_bytes: usize::try_from(batch_bytes).unwrap_or(usize::MAX),
@@ -115,7 +122,18 @@ pub async fn import(
             (opened.store, None, target)
         }
     };
-    let mut writer = DatasetWriter::create(store, LayoutOptions::Hamt(config))?;
+    // The sharded layout is py-hamt's conversion of the directory's HAMT: the HAMT's nodes
+    // stay in memory, its value blocks are the sharded store's.
+    let hamt_store = if layout.is_sharded() && !layout.writes_directly() {
+        sharded_cmd::conversion_store(&store)
+    } else {
+        store.clone()
+    };
+    let mut writer = if layout.writes_directly() {
+        sharded_cmd::direct_writer(store.clone(), dir, layout).await?
+    } else {
+        DatasetWriter::create(hamt_store.clone(), LayoutOptions::Hamt(config))?
+    };
     let mut bar = progress::bytes_bar(files.len() as u64, total);
     // A reader thread stays a few files ahead, so disk reads overlap with hashing.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(32);
@@ -136,6 +154,7 @@ pub async fn import(
     });
     while let Some(item) = rx.recv().await {
         let (key, data) = item?;
+        let key = layout.key(key);
         let len = data.len() as u64;
         match &cipher {
             Some(c) => c.insert(&mut writer, &key, &data).await?,
@@ -144,11 +163,21 @@ pub async fn import(
         bar.inc_item(len);
     }
     reader.await.context("file reader thread failed")?;
-    let root = writer.commit().await?;
+    let mut root = writer.commit().await?;
+    bar.finish();
+    if layout.is_sharded() && !layout.writes_directly() {
+        root = sharded_cmd::convert_hamt(
+            hamt_store,
+            root,
+            store,
+            layout.chunks_per_shard,
+            files.len() as u64,
+        )
+        .await?;
+    }
     if let Some(car) = &car {
         car.finish(root)?;
     }
-    bar.finish();
     if json {
         let key = if car.is_some() {
             "car"

@@ -21,6 +21,7 @@ mod cmd;
 mod listing;
 mod progress;
 mod serve;
+mod sharded_cmd;
 mod stores;
 mod walk;
 
@@ -129,6 +130,62 @@ enum Cmd {
         json: bool,
         #[command(flatten)]
         crypt: CryptOpts,
+        #[command(flatten)]
+        layout: sharded_cmd::ImportLayout,
+    },
+    /// The same dataset in the other layout, pointing at the same value blocks (nothing is
+    /// copied): `--to sharded` is py-hamt's convert_hamt_to_sharded (same root); `--to hamt`
+    /// turns a sharded store into a ZarrHAMTStore HAMT.
+    Convert {
+        /// The root to convert.
+        cid: String,
+        /// Layout to convert to.
+        #[arg(long, value_enum)]
+        to: sharded_cmd::LayoutArg,
+        /// Chunk CIDs per shard block (--to sharded).
+        #[arg(long, default_value_t = ipfs_hamt::sharded::DEFAULT_CHUNKS_PER_SHARD, value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..=ipfs_hamt::sharded::MAX_CHUNKS_PER_SHARD))]
+        chunks_per_shard: u64,
+    },
+    /// Grow (or shrink) an array of a sharded root to SHAPE (comma-separated): its shard
+    /// index and its zarr.json `shape` (py-hamt's resize_store + resize_variable). Then write
+    /// the new region, or graft a batch in. Prints the new root.
+    Resize {
+        /// The sharded root.
+        cid: String,
+        /// The array path, e.g. `0/temp`.
+        array: String,
+        /// The new shape, e.g. `48,721,1440`.
+        #[arg(value_parser = sharded_cmd::parse_dims)]
+        shape: sharded_cmd::Dims,
+        /// Change only the shard index, not zarr.json (py-hamt's resize_store alone).
+        #[arg(long)]
+        index_only: bool,
+    },
+    /// Copy every chunk of SOURCE's array into CID's array at a chunk offset (py-hamt's
+    /// graft_store): publish a separately built batch into a grown dataset. Prints the new root.
+    Graft {
+        /// The sharded root to graft into.
+        cid: String,
+        /// The sharded root of the batch (in the same store).
+        source: String,
+        /// Chunk offset, one per dimension, e.g. `4,0,0`.
+        #[arg(long, value_parser = sharded_cmd::parse_dims)]
+        offset: sharded_cmd::Dims,
+        /// The array of SOURCE (default: its primary array).
+        #[arg(long, value_name = "PATH")]
+        source_array: Option<String>,
+        /// The array of CID (default: the source array's path).
+        #[arg(long, value_name = "PATH")]
+        target_array: Option<String>,
+    },
+    /// Rewrite a sharded_zarr_v1 root as sharded_zarr_v2 with its shards under ARRAY (e.g.
+    /// `0/temp`); prints the new root.
+    Migrate {
+        /// The v1 root.
+        cid: String,
+        /// The array path the v1 shards belong to in the v2 store.
+        array: String,
     },
     /// Write every key as a file under DIR (the reverse of import): `export [CID] DIR`.
     #[command(
@@ -314,7 +371,37 @@ async fn run(cli: Cli) -> Result<()> {
             batch_bytes,
             json,
             crypt,
-        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt).await,
+            layout,
+        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt, &layout).await,
+        Cmd::Convert {
+            cid,
+            to,
+            chunks_per_shard,
+        } => sharded_cmd::convert(o, &cid, to, chunks_per_shard).await,
+        Cmd::Resize {
+            cid,
+            array,
+            shape,
+            index_only,
+        } => sharded_cmd::resize(o, &cid, &array, &shape.0, index_only).await,
+        Cmd::Graft {
+            cid,
+            source,
+            offset,
+            source_array,
+            target_array,
+        } => {
+            sharded_cmd::graft(
+                o,
+                &cid,
+                &source,
+                &offset.0,
+                source_array.as_deref(),
+                target_array.as_deref(),
+            )
+            .await
+        }
+        Cmd::Migrate { cid, array } => sharded_cmd::migrate(o, &cid, &array).await,
         Cmd::Export {
             first,
             second,
@@ -364,6 +451,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// The last panic's message, printed if it ends the command.
 static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
+/// Prints the panic that ended the command as one line.
+fn internal_error() -> ExitCode {
+    let msg = LAST_PANIC
+        .lock()
+        .ok()
+        .and_then(|mut m| m.take())
+        .unwrap_or_else(|| "panic".to_owned());
+    eprintln!("ipfs-hamt: internal error: {msg}");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     // A bug must still end in one line, never a backtrace. The hook only records the panic:
     // panics that are caught and turned into errors (the disk store guards redb's open, tokio
@@ -375,7 +473,13 @@ fn main() -> ExitCode {
             *last = Some(msg);
         }
     }));
-    let cli = match Cli::try_parse() {
+    // Argument parsing runs user-facing code too (value parsers): a bug there must print its
+    // line like any other.
+    let parsed = match std::panic::catch_unwind(Cli::try_parse) {
+        Ok(parsed) => parsed,
+        Err(_) => return internal_error(),
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -419,15 +523,7 @@ fn main() -> ExitCode {
     let result =
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(run(cli)))) {
             Ok(result) => result,
-            Err(_) => {
-                let msg = LAST_PANIC
-                    .lock()
-                    .ok()
-                    .and_then(|mut m| m.take())
-                    .unwrap_or_else(|| "panic".to_owned());
-                eprintln!("ipfs-hamt: internal error: {msg}");
-                return ExitCode::FAILURE;
-            }
+            Err(_) => return internal_error(),
         };
     match result {
         Ok(()) => ExitCode::SUCCESS,

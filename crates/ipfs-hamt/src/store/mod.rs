@@ -13,11 +13,13 @@ pub mod car;
 pub mod disk;
 pub mod kubo;
 pub mod memory;
+pub mod split;
 
 pub use car::CarStore;
 pub use disk::DiskStore;
 pub use kubo::{KuboConfig, KuboStore};
 pub use memory::MemoryStore;
+pub use split::SplitStore;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

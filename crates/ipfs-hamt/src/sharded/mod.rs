@@ -110,7 +110,7 @@ impl Default for ShardedConfig {
 /// the Python package can raise the same ones; the messages are py-hamt's where it has one.
 #[derive(Debug, thiserror::Error)]
 pub enum ShardedError {
-    /// A malformed or unsupported root manifest.
+    /// A malformed or unsupported root manifest (or a link to a shard of the wrong kind).
     #[error("{0}")]
     Manifest(String),
     /// A manifest field py-hamt reads with `[...]` is missing (py-hamt: KeyError).
@@ -137,6 +137,17 @@ pub enum ShardedError {
     /// A geometry too large to hold (hostile input; py-hamt would try and run out of memory).
     #[error("{0}")]
     TooLarge(String),
+}
+
+/// Manifests and shards are DAG-CBOR blocks, or UnixFS files (dag-pb) when Kubo chunked a
+/// block over 1 MiB; a link with any other codec is refused before it is read.
+pub(crate) fn check_structure_codec(cid: &cid::Cid, what: &str) -> Result<(), ShardedError> {
+    match cid.codec() {
+        crate::block::DAG_CBOR | crate::block::DAG_PB => Ok(()),
+        codec => Err(ShardedError::Manifest(format!(
+            "{what} {cid} has codec {codec:#x}; a sharded {what} is DAG-CBOR (0x71) or a UnixFS file (0x70)"
+        ))),
+    }
 }
 
 impl ShardedError {

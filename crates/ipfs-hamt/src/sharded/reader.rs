@@ -92,6 +92,7 @@ impl std::fmt::Debug for ShardedReader {
 
 /// Reads and decodes a root manifest (a root over 1 MiB may be a UnixFS file).
 pub(crate) async fn load_manifest(store: &SharedStore, root: &Cid) -> Result<Manifest> {
+    super::check_structure_codec(root, "root").map_err(sharded)?;
     let bytes = crate::value::read_value(store.as_ref(), root, ByteRange::Full).await?;
     Manifest::decode(&bytes).map_err(sharded)
 }
@@ -236,6 +237,7 @@ impl ShardedReader {
     }
 
     async fn fetch_shard_bytes(&self, cid: &Cid) -> Result<Bytes> {
+        super::check_structure_codec(cid, "shard").map_err(sharded)?;
         self.inner.shard_fetches.fetch_add(1, Ordering::Relaxed);
         crate::value::read_value(self.inner.store.as_ref(), cid, ByteRange::Full).await
     }

@@ -248,6 +248,7 @@ impl ShardedWriter {
             Some(None) => vec![None; cps as usize],
             Some(Some(cid)) => {
                 let cid = *cid;
+                super::check_structure_codec(&cid, "shard").map_err(sharded)?;
                 let bytes = self.load(&cid, ByteRange::Full).await?;
                 shard::decode(&bytes, idx, cps).map_err(|e| sharded(e.into()))?
             }
@@ -293,6 +294,7 @@ impl ShardedWriter {
         match index.shard_cids.get(idx as usize).copied().flatten() {
             None => Ok(None),
             Some(cid) => {
+                super::check_structure_codec(&cid, "shard").map_err(sharded)?;
                 let bytes = self.load(&cid, ByteRange::Full).await?;
                 let entries = shard::decode(&bytes, idx, index.chunks_per_shard)
                     .map_err(|e| sharded(e.into()))?;
@@ -706,6 +708,7 @@ impl super::listing::ShardSource for ShardedWriter {
         match index.shard_cids.get(s as usize).copied().flatten() {
             None => Ok(None),
             Some(cid) => {
+                super::check_structure_codec(&cid, "shard").map_err(sharded)?;
                 let bytes = self.load(&cid, ByteRange::Full).await?;
                 let e = shard::decode(&bytes, s, index.chunks_per_shard)
                     .map_err(|e| sharded(e.into()))?;

@@ -141,3 +141,63 @@ fn push_pull_and_commands_through_the_node() {
         "not both",
     );
 }
+
+/// A sharded root (with a value over 1 MiB, stored as UnixFS) pushed to the node, pulled into
+/// an empty store, verified and read through the gateway: the same commands as a HAMT.
+#[test]
+fn sharded_push_pull_and_read_through_the_node() {
+    let (Ok(rpc), Ok(gw)) = (
+        std::env::var("IPFS_RPC_URL"),
+        std::env::var("IPFS_GATEWAY_URL"),
+    ) else {
+        println!("sharded push/pull: skipped (IPFS_RPC_URL / IPFS_GATEWAY_URL not set)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = Cli::new(tmp.path());
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(data.join("a/c/0")).unwrap();
+    std::fs::write(
+        data.join("a/zarr.json"),
+        br#"{"zarr_format": 3, "node_type": "array", "shape": [4, 2], "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1]}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("zarr.json"),
+        br#"{"zarr_format": 3, "node_type": "group"}"#,
+    )
+    .unwrap();
+    for i in 0..4 {
+        std::fs::create_dir_all(data.join(format!("a/c/{i}"))).unwrap();
+        std::fs::write(data.join(format!("a/c/{i}/0")), noise(i, 1000)).unwrap();
+    }
+    std::fs::write(data.join("a/c/3/1"), noise(9, 1_500_000)).unwrap();
+    let a = tmp.path().join("a.redb");
+    let b = tmp.path().join("b.redb");
+    let root = cli
+        .ok(&[
+            "import",
+            s(&data),
+            "--layout",
+            "sharded",
+            "--chunks-per-shard",
+            "3",
+            "--store",
+            s(&a),
+        ])
+        .trim()
+        .to_string();
+    let node = ["--kubo", rpc.as_str(), "--gateway", gw.as_str()];
+    let mut push = vec!["push", root.as_str(), "--store", s(&a)];
+    push.extend(node);
+    assert_eq!(cli.ok(&push).trim(), root);
+    let mut pull = vec!["pull", root.as_str(), "--store", s(&b)];
+    pull.extend(node);
+    assert_eq!(cli.ok(&pull).trim(), root);
+    cli.ok(&["verify", &root, "--store", s(&b)]);
+    let out = tmp.path().join("out");
+    let mut export = vec!["export", root.as_str(), s(&out)];
+    export.extend(node);
+    cli.ok(&export);
+    assert_eq!(read_tree(&out), read_tree(&data));
+}

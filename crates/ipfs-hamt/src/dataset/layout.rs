@@ -25,6 +25,15 @@ pub enum ShardedVersion {
     Other(Box<str>),
 }
 
+impl From<crate::sharded::Version> for ShardedVersion {
+    fn from(v: crate::sharded::Version) -> Self {
+        match v {
+            crate::sharded::Version::V1 => ShardedVersion::V1,
+            crate::sharded::Version::V2 => ShardedVersion::V2,
+        }
+    }
+}
+
 impl std::fmt::Display for ShardedVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

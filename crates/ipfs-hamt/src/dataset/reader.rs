@@ -155,10 +155,7 @@ impl DatasetReader {
         match &self.inner {
             Inner::Hamt(_) => Layout::Hamt,
             Inner::Sharded(r) => Layout::Sharded {
-                version: match r.manifest().version {
-                    crate::sharded::Version::V1 => ShardedVersion::V1,
-                    crate::sharded::Version::V2 => ShardedVersion::V2,
-                },
+                version: r.manifest().version.into(),
             },
         }
     }

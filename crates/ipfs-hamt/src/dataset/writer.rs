@@ -161,10 +161,7 @@ impl DatasetWriter {
         match &self.inner {
             Inner::Hamt(_) => Layout::Hamt,
             Inner::Sharded(w) => Layout::Sharded {
-                version: match w.manifest().version {
-                    crate::sharded::Version::V1 => ShardedVersion::V1,
-                    crate::sharded::Version::V2 => ShardedVersion::V2,
-                },
+                version: w.manifest().version.into(),
             },
         }
     }

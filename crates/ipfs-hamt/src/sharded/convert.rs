@@ -5,11 +5,12 @@ use cid::Cid;
 use futures::TryStreamExt;
 
 use super::geometry::ArrayIndex;
+use super::keys::{dotted_parts, slash_parts};
 use super::writer::ShardedWriter;
 use super::ShardedConfig;
 use crate::error::{Error, Result};
 use crate::hamt::{HamtConfig, Reader};
-use crate::pyemu::int::{is_decimal, parse_int};
+use crate::pyemu::int::parse_int;
 use crate::store::SharedStore;
 
 /// A HAMT key the converter cannot place.
@@ -36,36 +37,17 @@ fn v3_key(path: &str, parts: &[&str]) -> Option<String> {
     })
 }
 
-/// The v3 chunk key a HAMT key becomes (`None` for metadata and unplaceable keys).
+/// The v3 chunk key a HAMT key becomes (`None` for metadata and unplaceable keys). Unlike the
+/// store's own parsing, a dotted key needs no array index (py-hamt's converter rule).
 fn normalize(key: &str, arrays: &indexmap::IndexMap<String, ArrayIndex>) -> Option<String> {
     if is_metadata(key) {
         return None;
     }
-    let (path, last) = key.rsplit_once('/').unwrap_or(("", key));
-    if last.contains('.') {
-        let parts: Vec<&str> = last.split('.').collect();
-        if parts.iter().all(|p| is_decimal(p)) {
-            return v3_key(path, &parts);
-        }
+    if let Some((path, parts)) = dotted_parts(key) {
+        return v3_key(path, &parts);
     }
-    let mut by_len: Vec<(&String, &ArrayIndex)> = arrays.iter().collect();
-    by_len.sort_by_key(|a| std::cmp::Reverse(a.0.len()));
-    for (apath, index) in by_len {
-        let rest = if apath.is_empty() {
-            key
-        } else {
-            match key
-                .strip_prefix(apath.as_str())
-                .and_then(|r| r.strip_prefix('/'))
-            {
-                Some(r) => r,
-                None => continue,
-            }
-        };
-        let parts: Vec<&str> = rest.split('/').collect();
-        if parts.len() == index.chunks_per_dim().len() && parts.iter().all(|p| is_decimal(p)) {
-            return v3_key(apath, &parts);
-        }
+    if let Some((path, parts)) = slash_parts(key, arrays) {
+        return v3_key(path, &parts);
     }
     (key.starts_with("c/") || key.contains("/c/")).then(|| key.to_string())
 }

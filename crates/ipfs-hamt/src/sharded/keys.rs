@@ -10,7 +10,7 @@ use super::{ShardedError, Version};
 pub const METADATA_SUFFIXES: [&str; 4] = ["zarr.json", ".zarray", ".zattrs", ".zgroup"];
 
 /// v1 arrays whose chunks stay in the metadata map (coordinate variables).
-const V1_COORDINATE_NAMES: [&str; 7] = [
+pub(crate) const V1_COORDINATE_NAMES: [&str; 7] = [
     "time",
     "lat",
     "lon",
@@ -51,8 +51,40 @@ fn is_decimal(s: &str) -> bool {
     crate::pyemu::int::is_decimal(s)
 }
 
-fn decimal(s: &str) -> Result<i128, ShardedError> {
-    py_int(s)
+fn parse_parts(parts: &[&str]) -> Result<Vec<i128>, ShardedError> {
+    parts.iter().map(|p| py_int(p)).collect()
+}
+
+/// A zarr-v2 dotted chunk key `path/1.0.1`: the path and the coordinate parts, when every part
+/// is `str.isdecimal()`.
+pub(crate) fn dotted_parts(key: &str) -> Option<(&str, Vec<&str>)> {
+    let (path, last) = key.rsplit_once('/').unwrap_or(("", key));
+    if !last.contains('.') {
+        return None;
+    }
+    let parts: Vec<&str> = last.split('.').collect();
+    parts.iter().all(|p| is_decimal(p)).then_some((path, parts))
+}
+
+/// A zarr-v2 slash chunk key `path/1/0/1` of one of `arrays`: the longest matching array path
+/// first, ties in manifest order (py-hamt's stable sort), with as many decimal parts as the
+/// array's rank.
+pub(crate) fn slash_parts<'a, 'k>(
+    key: &'k str,
+    arrays: &'a indexmap::IndexMap<String, super::ArrayIndex>,
+) -> Option<(&'a String, Vec<&'k str>)> {
+    let mut by_len: Vec<(&String, &super::ArrayIndex)> = arrays.iter().collect();
+    by_len.sort_by_key(|a| std::cmp::Reverse(a.0.len()));
+    by_len.into_iter().find_map(|(apath, index)| {
+        let rest = if apath.is_empty() {
+            Some(key)
+        } else {
+            key.strip_prefix(apath.as_str())?.strip_prefix('/')
+        };
+        let parts: Vec<&str> = rest?.split('/').collect();
+        (parts.len() == index.chunks_per_dim().len() && parts.iter().all(|p| is_decimal(p)))
+            .then_some((apath, parts))
+    })
 }
 
 /// The array path of an array metadata key (`zarr.json` / `.zarray`), if it is one.
@@ -158,50 +190,23 @@ impl Manifest {
             return Ok(None);
         }
         // Dotted form.
-        let (path, last) = key.rsplit_once('/').unwrap_or(("", key));
-        if last.contains('.') {
-            let parts: Vec<&str> = last.split('.').collect();
-            if parts.iter().all(|p| is_decimal(p)) {
-                let npath = normalize_path(path);
-                if let Some(index) = self.arrays.get(npath) {
-                    if parts.len() == index.chunks_per_dim().len() {
-                        let coords = parts
-                            .iter()
-                            .map(|p| decimal(p))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        index.validate(&coords)?;
-                        return Ok(Some(KeyKind::Chunk {
-                            path: npath.to_string(),
-                            coords,
-                        }));
-                    }
+        if let Some((path, parts)) = dotted_parts(key) {
+            let npath = normalize_path(path);
+            if let Some(index) = self.arrays.get(npath) {
+                if parts.len() == index.chunks_per_dim().len() {
+                    let coords = parse_parts(&parts)?;
+                    index.validate(&coords)?;
+                    return Ok(Some(KeyKind::Chunk {
+                        path: npath.to_string(),
+                        coords,
+                    }));
                 }
             }
         }
-        // Slash form: longest array path first, ties in manifest order (a stable sort).
-        let mut by_len: Vec<(&String, &super::ArrayIndex)> = self.arrays.iter().collect();
-        by_len.sort_by_key(|a| std::cmp::Reverse(a.0.len()));
-        for (apath, index) in by_len {
-            let rest = if apath.is_empty() {
-                key
-            } else {
-                match key
-                    .strip_prefix(apath.as_str())
-                    .and_then(|r| r.strip_prefix('/'))
-                {
-                    Some(r) => r,
-                    None => continue,
-                }
-            };
-            let parts: Vec<&str> = rest.split('/').collect();
-            if parts.len() != index.chunks_per_dim().len() || !parts.iter().all(|p| is_decimal(p)) {
-                continue;
-            }
-            let coords = parts
-                .iter()
-                .map(|p| decimal(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            index.validate(&coords)?;
+        // Slash form.
+        if let Some((apath, parts)) = slash_parts(key, &self.arrays) {
+            let coords = parse_parts(&parts)?;
+            self.arrays[apath.as_str()].validate(&coords)?;
             return Ok(Some(KeyKind::Chunk {
                 path: apath.clone(),
                 coords,

@@ -112,22 +112,15 @@ pub(crate) async fn infer_v1_primary(store: &SharedStore, m: &Manifest) -> Resul
     let Some(global) = m.arrays.get("") else {
         return Ok(None);
     };
-    let coord = [
-        "time",
-        "lat",
-        "lon",
-        "latitude",
-        "longitude",
-        "forecast_reference_time",
-        "step",
-    ];
     let candidates: Vec<(String, Cid)> = m
         .metadata
         .iter()
         .filter_map(|(k, c)| {
             array_path_of_metadata_key(k).map(|p| (normalize_path(p).to_string(), *c))
         })
-        .filter(|(p, _)| !coord.contains(&p.rsplit('/').next().unwrap_or("")))
+        .filter(|(p, _)| {
+            !super::keys::V1_COORDINATE_NAMES.contains(&p.rsplit('/').next().unwrap_or(""))
+        })
         .collect();
     let mut matches: Vec<String> = Vec::new();
     for batch in candidates.chunks(8) {

@@ -362,3 +362,36 @@ async def test_py_hamt_kubo_cas_reads_our_pushed_root(workflow, kubo_urls):
         zs = await ShardedZarrStore.open(kcas, True, root_cid=ours["C"])
         got = await asyncio.to_thread(lambda: xr.open_zarr(zs, group="0", consolidated=False).load())
     xr.testing.assert_identical(got.drop_encoding(), ds)
+
+
+def test_py_hamt_reads_a_single_group_without_group_and_refuses_a_pyramid(workflow, tmp_path):
+    """The reference for tests/python/test_xarray_open_zarr_sharded.py (serve): py-hamt's store
+    read without ``group=`` reads through a single group (attributes from the root zarr.json,
+    py-hamt's empty auto-created group) and refuses a pyramid; our CLI builds the same pyramid."""
+    ds, theirs, ours, store, cas = workflow
+    piece = ds.isel(time=RANGES["A"])
+    coarse = piece.isel(latitude=slice(None, None, 2), longitude=slice(None, None, 2))
+    coarse_enc = {"t2m": {"chunks": (4, 8, 8)}, "tp": {"chunks": (8, 16, 16)}, "time": ENCODING["time"]}
+
+    async def pyramid() -> str:
+        st = await ShardedZarrStore.open(cas, True, root_cid=theirs["A"])
+        whole = xr.open_zarr(st, consolidated=False).load()
+        group0 = xr.open_zarr(st, group="0", consolidated=False).load()
+        assert whole.attrs == {} and group0.attrs["title"] == "ERA5-like test dataset"
+        xr.testing.assert_identical(whole, group0.drop_attrs(deep=False))
+        st = await ShardedZarrStore.open(cas, False, root_cid=theirs["A"])
+        quiet_to_zarr(coarse, st, group="1", mode="w", encoding=coarse_enc)
+        root = await st.flush()
+        st = await ShardedZarrStore.open(cas, True, root_cid=root)
+        with pytest.raises(ValueError, match="require an explicit Zarr group"):
+            xr.open_zarr(st, consolidated=False)
+        xr.testing.assert_equal(xr.open_zarr(st, group="1", consolidated=False).load(), coarse)
+        return root
+
+    want = asyncio.run(pyramid())
+    d1 = tmp_path / "l1.zarr"
+    quiet_to_zarr(coarse, d1, group="1", mode="w", encoding=coarse_enc)
+    got = run("import", str(d1 / "1"), "--layout", "sharded", "--group", "1", "--into", ours["A"],
+              "--store", str(store))
+    if got != want:
+        pytest.fail("pyramid: " + explain(got, want, store, cas))

@@ -74,6 +74,10 @@ for venv in "$TARGET/pkgenv" "$TARGET/pkgenv-zarr31"; do
   "$venv/bin/pip" check >/dev/null || { "$venv/bin/pip" check; exit 1; }
 done
 
+# --- the CLI (tests/pkg/test_sharded_era5.py runs `ipfs-hamt` next to py-hamt) ---
+cargo build -q -p ipfs-hamt-cli --locked
+export IPFS_HAMT_BIN="$TARGET/debug/ipfs-hamt"
+
 # --- the IPFS node ---
 REALNODE="${IPFS_HAMT_REALNODE:-../shared/realnode}"
 if [ -z "${IPFS_RPC_URL:-}" ] || [ -z "${IPFS_GATEWAY_URL:-}" ]; then

@@ -6,7 +6,9 @@
 //! `http://ADDR/`. `Range: bytes=A-B | A- | -N` gives 206 with `Content-Range` (ranges apply to
 //! the plaintext); `HEAD` gives the same headers without the body. Missing keys are 404,
 //! unsatisfiable ranges 416, other methods 405, paths with `.`/`..` segments or that are not
-//! UTF-8 once decoded 400, store errors 500 (also logged on stderr).
+//! UTF-8 once decoded 400, the root listing of a sharded pyramid (several top-level groups,
+//! which py-hamt refuses: open a group) 400 with py-hamt's message as the reason phrase, store
+//! errors 500 (also logged on stderr).
 //!
 //! **Directory listings.** `GET /` and `GET /DIR` (or `/DIR/`), where DIR is not a key but a
 //! prefix of keys (`lat`, `0`, `temp/c`), answer an HTML page linking the next path components
@@ -169,6 +171,36 @@ fn text(status: StatusCode, msg: &str) -> Resp {
     r
 }
 
+/// A 4xx whose HTTP/1 reason phrase is `msg` too (the body says it as well): fsspec's HTTP
+/// store raises `ClientResponseError` with the reason phrase as its message, so that is the
+/// text an `xr.open_zarr(url)` user sees.
+fn client_error(status: StatusCode, msg: &str) -> Resp {
+    let mut r = text(status, msg);
+    // A reason phrase is visible ASCII, spaces and tabs; anything else keeps the standard one.
+    let phrase: String = msg
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    if let Ok(p) = hyper::ext::ReasonPhrase::try_from(phrase) {
+        r.extensions_mut().insert(p);
+    }
+    r
+}
+
+/// A sharded_zarr_v2 root with several top-level groups: read-only listings of its root are
+/// refused (py-hamt's `list_dir`, SHARDED.md §7.4).
+fn needs_explicit_group(reader: &DatasetReader) -> bool {
+    reader
+        .as_sharded()
+        .is_some_and(|r| r.manifest().requires_explicit_group())
+}
+
 async fn handle(state: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let head = match *req.method() {
         Method::GET => false,
@@ -217,11 +249,15 @@ async fn respond_path(
         }
     }
     let dir = key.trim_end_matches('/');
-    let entries = state
-        .reader
-        .list_dir(dir)
-        .await
-        .context("cannot list the dataset")?;
+    let entries = match state.reader.list_dir(dir).await {
+        Ok(entries) => entries,
+        // py-hamt refuses to list the root of a pyramid (several top-level groups): the
+        // reader must name a group. That is the client's request to fix, not a server failure.
+        Err(e) if dir.is_empty() && needs_explicit_group(&state.reader) => {
+            return Ok(client_error(StatusCode::BAD_REQUEST, &e.to_string()));
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context("cannot list the dataset")),
+    };
     if entries.is_empty() && !dir.is_empty() {
         return Ok(text(StatusCode::NOT_FOUND, "not found"));
     }

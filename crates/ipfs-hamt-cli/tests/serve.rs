@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
+mod common;
+
 fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
 }
@@ -83,14 +85,10 @@ impl Server {
         let head = String::from_utf8(raw[..split].to_vec()).unwrap();
         let body = raw[split + 4..].to_vec();
         let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .unwrap()
-            .split(' ')
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let mut status_line = lines.next().unwrap().splitn(3, ' ');
+        status_line.next();
+        let status: u16 = status_line.next().unwrap().parse().unwrap();
+        let reason = status_line.next().unwrap_or("").to_string();
         let headers = lines
             .map(|l| {
                 let (k, v) = l.split_once(':').unwrap();
@@ -99,6 +97,7 @@ impl Server {
             .collect();
         Response {
             status,
+            reason,
             headers,
             body,
         }
@@ -123,6 +122,7 @@ impl Drop for Server {
 #[derive(Debug)]
 struct Response {
     status: u16,
+    reason: String,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
 }
@@ -510,4 +510,79 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
     None
+}
+
+/// A small Zarr v3 group as a directory: one array `temp` of 4 int8 in chunks of 2.
+fn write_group(dir: &std::path::Path, title: &str) {
+    std::fs::create_dir_all(dir.join("temp/c")).unwrap();
+    let group = format!(
+        r#"{{"attributes": {{"title": "{title}"}}, "zarr_format": 3, "consolidated_metadata": null, "node_type": "group"}}"#
+    );
+    std::fs::write(dir.join("zarr.json"), group).unwrap();
+    let array = r#"{"shape": [4], "data_type": "int8", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}}, "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}}, "fill_value": 0, "codecs": [{"name": "bytes"}], "attributes": {}, "zarr_format": 3, "node_type": "array", "storage_transformers": []}"#;
+    std::fs::write(dir.join("temp/zarr.json"), array).unwrap();
+    std::fs::write(dir.join("temp/c/0"), [1u8, 2]).unwrap();
+    std::fs::write(dir.join("temp/c/1"), [3u8, 4]).unwrap();
+}
+
+/// Sharded roots are listed as py-hamt's `list_dir` does: a single-group store through its
+/// group; a pyramid's root listing is refused as a client error (400) whose reason phrase is
+/// py-hamt's message, the text `xr.open_zarr(url)` then shows (fsspec raises with the reason
+/// phrase), while each group lists and reads normally.
+#[test]
+fn sharded_pyramid_root_listing_is_a_400_naming_the_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cli = common::Cli::new(tmp.path());
+    let store = tmp.path().join("s.redb");
+    let s = store.to_str().unwrap();
+    let dir = tmp.path().join("g");
+    write_group(&dir, "level");
+    let d = dir.to_str().unwrap();
+    let one = cli.ok(&[
+        "import", d, "--layout", "sharded", "--group", "0", "--store", s,
+    ]);
+    let two = cli.ok(&[
+        "import",
+        d,
+        "--layout",
+        "sharded",
+        "--group",
+        "1",
+        "--into",
+        one.trim(),
+        "--store",
+        s,
+    ]);
+
+    let single = Server::start(&[one.trim(), "--store", s]);
+    let root = single.get("/");
+    assert_eq!(root.status, 200, "{root:?}");
+    assert_eq!(
+        links(&root.body),
+        ["temp/", "zarr.json"],
+        "a single group is listed through the group"
+    );
+    assert_eq!(single.get("/temp/c/1").ok(), [3, 4]);
+    drop(single);
+
+    let srv = Server::start(&[two.trim(), "--store", s]);
+    let r = srv.get("/");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(
+        r.reason.starts_with(
+            "sharded_zarr_v2 stores with multiple top-level groups require an explicit Zarr group when reading."
+        ),
+        "{r:?}"
+    );
+    let body = String::from_utf8(r.body).unwrap();
+    assert_eq!(body.lines().count(), 1, "{body}");
+    assert!(body.contains("group='0'"), "{body}");
+    for dir in ["/0/", "/1"] {
+        let r = srv.get(dir);
+        assert_eq!(r.status, 200, "{dir}: {r:?}");
+        assert_eq!(links(&r.body), ["temp/", "zarr.json"], "{dir}");
+    }
+    assert_eq!(srv.get("/1/temp/c/0").ok(), [1, 2]);
+    // Root keys still read: zarr opens the root group document before listing.
+    assert_eq!(srv.get("/zarr.json").status, 200);
 }

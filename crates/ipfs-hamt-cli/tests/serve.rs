@@ -12,7 +12,7 @@ use std::time::Duration;
 use sha2::Digest as _;
 
 fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
 }
 
 fn sha(b: &[u8]) -> String {

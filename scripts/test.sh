@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# node/npm, python3-venv, Python 3.12: found, or installed with apt-get (as root).
+. scripts/lib/prereqs.sh
+
 if [ -z "${IPFS_RPC_URL:-}" ] || [ -z "${IPFS_GATEWAY_URL:-}" ]; then
   NODE_ENV_LINES="$(IPFS_API_PORT=0 IPFS_GATEWAY_PORT=0 testnode/start.sh)"
   eval "$(sed 's/^/export /' <<<"$NODE_ENV_LINES")"

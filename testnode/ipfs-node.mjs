@@ -10,7 +10,7 @@
 import { writeFileSync, renameSync } from 'node:fs'
 
 // Newer releases of js-ipfs's transitive dependencies call Promise.withResolvers, which Node
-// has only from version 22. Define it before any of them is loaded.
+// has only from version 22. Define it (and CustomEvent, below) before any of them is loaded.
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
@@ -21,6 +21,17 @@ if (typeof Promise.withResolvers !== 'function') {
       return out
     }
   })
+}
+
+// Node 18 has Event and EventTarget but no global CustomEvent (Node >= 19), which libp2p's
+// event emitters construct.
+if (typeof globalThis.CustomEvent !== 'function') {
+  globalThis.CustomEvent = class CustomEvent extends Event {
+    constructor (type, init = {}) {
+      super(type, init)
+      this.detail = init.detail ?? null
+    }
+  }
 }
 
 const { Daemon } = await import('ipfs-daemon')

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seed corpora for the fuzz targets (fuzz/corpus/<target>/, gitignored).
 
-car_reader gets the small golden CARs (py-hamt's, from ../shared/golden/cars when present);
+car_reader gets the small golden CARs (py-hamt's, from tests/golden/cars);
 node_decode gets every dag-cbor block of those CARs (prefixed with the bucket-limit byte) and
 a few hand-made nodes. The other targets parse structured input and start from a few bytes.
 """
@@ -9,7 +9,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.environ.get("IPFS_HAMT_GOLDEN") or os.path.join(ROOT, "..", "..", "shared", "golden")
+GOLDEN = os.environ.get("IPFS_HAMT_GOLDEN") or os.path.join(ROOT, "..", "tests", "golden")
 
 
 def varint(buf, pos):

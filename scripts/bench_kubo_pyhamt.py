@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """py-hamt 3.6.0 with KuboCAS against an IPFS node: write N 100-byte values + commit
 (make_read_only), then read them all back through the gateway. The workload of
-crates/ipfs-hamt/examples/kubo_bench.rs; values and keys as in shared/golden/bench_pyhamt.py,
+crates/ipfs-hamt/examples/kubo_bench.rs; values and keys as in scripts/bench_pyhamt.py,
 so both print the same root.
 
     python bench_kubo_pyhamt.py RPC_URL GATEWAY_URL [N] [GATHER_SAMPLE]

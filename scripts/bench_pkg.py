@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """py-hamt 3.6.0 vs ipfs_hamt on py-hamt's own benchmark workloads, same machine, same run.
 
-The workloads are those of ../shared/golden/bench_pyhamt.py (the py-hamt baseline), imported
+The workloads are those of scripts/bench_pyhamt.py (the py-hamt baseline), imported
 from that file unchanged:
 
 * ``hamt``: HAMT set / make_read_only / get (sequential and gathered, cold and warm) / keys() /
@@ -39,7 +39,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BENCH = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "golden", "bench_pyhamt.py"))
+DEFAULT_BENCH = os.path.join(HERE, "bench_pyhamt.py")
 LIBS = ["py_hamt", "ipfs_hamt"]
 
 

@@ -3,18 +3,16 @@
 # Python 3.12 venv, made once under target/) next to ipfs-hamt + zarrs on the same shape.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GOLDEN="${IPFS_HAMT_GOLDEN:-../shared/golden}"
 VENV="${PYHAMT_VENV:-target/pyhamt-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
-  PY312="$(pyenv root 2>/dev/null)/versions/3.12.1/bin/python"
-  [ -x "$PY312" ] || PY312=python3.12
+  . scripts/lib/python312.sh
   "$PY312" -m venv "$VENV"
   "$VENV/bin/pip" install -q py-hamt==3.6.0 xarray numpy
 fi
 echo "| what | data MB | chunks | write s | write MB/s | read s | read MB/s | peak RSS MB |"
 echo "|---|---|---|---|---|---|---|---|"
 for cas in inmemory mimic; do
-  "$VENV/bin/python" "$GOLDEN/bench_pyhamt.py" zarr --cas "$cas" --json "target/pyhamt-zarr-$cas.json" >/dev/null
+  "$VENV/bin/python" scripts/bench_pyhamt.py zarr --cas "$cas" --json "target/pyhamt-zarr-$cas.json" >/dev/null
   "$VENV/bin/python" - "$cas" "target/pyhamt-zarr-$cas.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))

@@ -11,7 +11,7 @@
 # 2. Builds our package once as a wheel from the repo root (maturin, pyproject.toml) with the
 #    dev profile, so it reuses the workspace's debug build, and installs it into both venvs.
 # 3. Uses the IPFS node in IPFS_RPC_URL / IPFS_GATEWAY_URL (scripts/test.sh exports them);
-#    without them it starts ../shared/realnode itself, as scripts/test.sh does.
+#    without them it starts testnode/ itself, as scripts/test.sh does.
 # Needs PyPI access on first use. pytest's exit 5 (no tests collected) fails, like any error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,21 +20,10 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 export CARGO_TARGET_DIR="$TARGET"
 
-# --- Python 3.12 (py-hamt 3.x needs >= 3.12) ---
-PY=""
-for cand in \
-  "$(command -v pyenv >/dev/null 2>&1 && echo "$(pyenv root)/versions/3.12.1/bin/python")" \
-  "$HOME/.pyenv/versions/3.12.1/bin/python" \
-  "$(command -v python3.12 2>/dev/null || true)"; do
-  if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c 'import sys, venv; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
-    PY="$cand"
-    break
-  fi
-done
-if [ -z "$PY" ]; then
-  echo "test-pkg.sh: Python 3.12 not found (tried \$(pyenv root)/versions/3.12.1, ~/.pyenv/versions/3.12.1, python3.12 on PATH); install it, e.g. 'pyenv install 3.12.1'" >&2
-  exit 1
-fi
+# --- Python 3.12 (py-hamt 3.x needs >= 3.12): found, or installed with apt when possible ---
+# shellcheck source=lib/python312.sh
+. scripts/lib/python312.sh
+PY="$PY312"
 
 # --- venvs (pinned; the versions these tests were verified with) ---
 COMMON=(xarray==2026.9.0 numpy==2.5.5 pandas==3.1.1 dask==2026.8.0 pytest==9.2.0
@@ -79,14 +68,10 @@ cargo build -q -p ipfs-hamt-cli --locked
 export IPFS_HAMT_BIN="$TARGET/debug/ipfs-hamt"
 
 # --- the IPFS node ---
-REALNODE="${IPFS_HAMT_REALNODE:-../shared/realnode}"
 if [ -z "${IPFS_RPC_URL:-}" ] || [ -z "${IPFS_GATEWAY_URL:-}" ]; then
-  if [ ! -x "$REALNODE/start.sh" ]; then
-    echo "test-pkg.sh: $REALNODE/start.sh not found (set IPFS_HAMT_REALNODE)" >&2
-    exit 1
-  fi
-  eval "$(IPFS_API_PORT=0 IPFS_GATEWAY_PORT=0 "$REALNODE/start.sh" | sed 's/^/export /')"
-  trap '"$REALNODE/stop.sh" "$IPFS_PID" >/dev/null 2>&1 || true' EXIT
+  NODE_ENV_LINES="$(IPFS_API_PORT=0 IPFS_GATEWAY_PORT=0 testnode/start.sh)"
+  eval "$(sed 's/^/export /' <<<"$NODE_ENV_LINES")"
+  trap 'testnode/stop.sh "$IPFS_PID" >/dev/null 2>&1 || true' EXIT
 fi
 echo "test-pkg.sh: IPFS node at $IPFS_RPC_URL (gateway $IPFS_GATEWAY_URL)" >&2
 

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, with a real IPFS node on loopback for the tests that talk to
-# IPFS (../shared/realnode, installed on first use). This is the README's test command.
+# IPFS (testnode/, npm packages installed on first use). This is the README's test command.
+# With IPFS_RPC_URL and IPFS_GATEWAY_URL set, it uses that node instead of starting one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-REALNODE="${IPFS_HAMT_REALNODE:-../shared/realnode}"
-if [ -z "${IPFS_RPC_URL:-}" ]; then
-  if [ ! -x "$REALNODE/start.sh" ]; then
-    echo "test.sh: $REALNODE/start.sh not found (set IPFS_HAMT_REALNODE)" >&2
-    exit 1
-  fi
-  eval "$(IPFS_API_PORT=0 IPFS_GATEWAY_PORT=0 "$REALNODE/start.sh" | sed 's/^/export /')"
-  trap '"$REALNODE/stop.sh" "$IPFS_PID" >/dev/null 2>&1 || true' EXIT
+# node/npm, python3-venv, Python 3.12: found, or installed with apt-get (as root).
+. scripts/lib/prereqs.sh
+
+if [ -z "${IPFS_RPC_URL:-}" ] || [ -z "${IPFS_GATEWAY_URL:-}" ]; then
+  NODE_ENV_LINES="$(IPFS_API_PORT=0 IPFS_GATEWAY_PORT=0 testnode/start.sh)"
+  eval "$(sed 's/^/export /' <<<"$NODE_ENV_LINES")"
+  trap 'testnode/stop.sh "$IPFS_PID" >/dev/null 2>&1 || true' EXIT
 fi
 echo "test.sh: IPFS node at $IPFS_RPC_URL (gateway $IPFS_GATEWAY_URL)" >&2
 

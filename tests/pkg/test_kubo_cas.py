@@ -167,9 +167,15 @@ async def test_pins(kubo_cas, kubo_urls):
     await kubo_cas.unpin_cid(a, target_rpc=rpc)
     pins = await kubo_cas.pin_ls(target_rpc=rpc)
     assert not pinned(pins, a)
-    # The test node (js-ipfs) has no pin/update endpoint: it answers 404, which must raise.
+    # pin/update moves the pin (the test node's Kubo layer provides it, as Kubo does).
+    await kubo_cas.pin_cid(a, target_rpc=rpc)
+    await kubo_cas.pin_update(a, b, target_rpc=rpc)
+    pins = await kubo_cas.pin_ls(target_rpc=rpc)
+    assert pinned(pins, b) and not pinned(pins, a)
+    # Moving a pin that is not there is an error, which must raise.
     with pytest.raises(Exception):
         await kubo_cas.pin_update(a, b, target_rpc=rpc)
+    await kubo_cas.unpin_cid(b, target_rpc=rpc)
 
 
 class _RecordingRPC:

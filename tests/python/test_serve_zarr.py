@@ -1,9 +1,9 @@
 """`ipfs-hamt serve` read by zarr-python through its fsspec HTTP store.
 
-The golden py-hamt/xarray dataset (../shared/golden/cars/zarr_plain.car, and the same dataset
+The golden py-hamt/xarray dataset (tests/golden/cars/zarr_plain.car, and the same dataset
 encrypted in zarr_encrypted.car) is served on a free loopback port and opened with
 `zarr.open_group("http://...")`; every array is compared with the formulas the dataset was made
-from (../shared/golden/gen_zarr_golden.py). The binary is $IPFS_HAMT_BIN, else
+from (tests/golden/gen/gen_zarr.py). The binary is $IPFS_HAMT_BIN, else
 target/debug/ipfs-hamt.
 """
 
@@ -21,7 +21,7 @@ import pytest
 import zarr
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN = Path(os.environ.get("IPFS_HAMT_GOLDEN", REPO.parent / "shared" / "golden"))
+GOLDEN = Path(os.environ.get("IPFS_HAMT_GOLDEN", REPO / "tests" / "golden"))
 BIN = Path(os.environ.get("IPFS_HAMT_BIN", REPO / "target" / "debug" / "ipfs-hamt"))
 KEY = bytes(range(32))
 HEADER = "golden-header"

@@ -10,7 +10,7 @@ use ipfs_hamt::store::CarStore;
 use ipfs_hamt::{HamtConfig, Reader};
 
 fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
 }
 
 fn bin() -> Command {

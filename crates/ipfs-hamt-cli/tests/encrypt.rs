@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use sha2::Digest as _;
 
 fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
 }
 
 fn run(args: &[&str]) -> Output {

@@ -14,7 +14,7 @@ use sha2::Digest as _;
 mod common;
 
 fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
 }
 
 fn sha(b: &[u8]) -> String {

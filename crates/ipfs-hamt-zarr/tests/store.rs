@@ -259,7 +259,7 @@ async fn lists_py_hamt_golden_dataset_with_one_scan() {
     let dir = std::env::var_os("IPFS_HAMT_GOLDEN")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
         });
     let car = Arc::new(ipfs_hamt::store::CarStore::open(dir.join("cars/zarr_plain.car")).unwrap());
     let root = car.roots()[0];

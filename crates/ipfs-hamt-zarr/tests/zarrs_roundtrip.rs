@@ -17,7 +17,7 @@ use zarrs::group::Group;
 fn golden() -> PathBuf {
     std::env::var_os("IPFS_HAMT_GOLDEN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden"))
 }
 
 fn zarr_case(name: &str) -> serde_json::Value {

@@ -1,4 +1,4 @@
-//! Every py-hamt golden case in ../shared/golden/cases.json reproduces its root CID exactly.
+//! Every py-hamt golden case in tests/golden/cases.json reproduces its root CID exactly.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

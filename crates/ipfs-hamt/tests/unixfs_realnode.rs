@@ -2,7 +2,7 @@
 //! the root CID, and the root block's bytes.
 //!
 //! Runs only when `IPFS_RPC_URL` is set (e.g. `http://127.0.0.1:5001`, see
-//! `/work/shared/realnode/README.md`); otherwise it prints that it was skipped.
+//! `testnode/start.sh`, which `scripts/test.sh` runs); otherwise it prints that it was skipped.
 //!
 //! The HTTP client is a minimal HTTP/1.1 POST over `std::net::TcpStream` (the node is on
 //! loopback), which keeps the dev-dependency tree small.
@@ -151,7 +151,7 @@ fn parse_response(resp: &[u8]) -> (u16, Vec<u8>) {
 #[test]
 fn build_file_matches_real_node() {
     let Ok(url) = std::env::var("IPFS_RPC_URL") else {
-        println!("skipped: IPFS_RPC_URL is not set (start a node, see shared/realnode/README.md)");
+        println!("skipped: IPFS_RPC_URL is not set (start a node: testnode/start.sh)");
         return;
     };
     let node = Endpoint::parse(&url);

@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 
-/// The py-hamt golden vectors: `$IPFS_HAMT_GOLDEN`, else `shared/golden` beside the checkout.
+/// The py-hamt golden vectors: `$IPFS_HAMT_GOLDEN`, else the repository's `tests/golden`.
 /// Missing vectors fail the test: they are what proves compatibility.
 pub fn golden_dir() -> PathBuf {
     let dir = std::env::var_os("IPFS_HAMT_GOLDEN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden")
-        });
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden"));
     assert!(
         dir.join("cases.json").exists(),
         "golden vectors not found at {} (set IPFS_HAMT_GOLDEN)",

@@ -38,12 +38,30 @@ pub use crate::hamt::{ChangeKind, KeyChange};
 use crate::sharded::ShardedConfig;
 
 /// Settings for opening a dataset of any layout. Each layout reads its own part.
-#[derive(Debug, Clone, Default)]
+///
+/// The sharded part defaults to full shard reads ([`crate::sharded::ReadMode::Full`]): the
+/// front ends on this interface (CLI, `serve`, zarrs) read many chunks of few shards, and a
+/// cached whole shard serves them all, where py-hamt's `auto` mode re-fetches a shard for
+/// each of its first 255 chunk reads (twice the directory's time for a point series on
+/// disk, BENCHMARKS.md). [`ShardedConfig::default`] keeps py-hamt's `auto`.
+#[derive(Debug, Clone)]
 pub struct DatasetConfig {
     /// Settings of HAMT datasets (cache size, bucket size for writes, hashes).
     pub hamt: HamtConfig,
     /// Settings of sharded datasets (shard cache, read mode, hashes).
     pub sharded: ShardedConfig,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        DatasetConfig {
+            hamt: HamtConfig::default(),
+            sharded: ShardedConfig {
+                read_mode: crate::sharded::ReadMode::Full,
+                ..ShardedConfig::default()
+            },
+        }
+    }
 }
 
 impl DatasetConfig {

@@ -444,7 +444,13 @@ impl PyCas {
             )
             .await?;
         let got = Python::attach(|py| {
-            id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string())
+            let r = ret.bind(py);
+            if self.ids == IdEncoding::Cid && r.is_instance_of::<PyBytes>() {
+                // py-hamt's sharded store (the one user of CID ids on a store handing out
+                // bytes) refuses anything but CIDs, with this message.
+                return Err("ShardedZarrStore requires CAS.save to return CIDs.".to_string());
+            }
+            id_from_py(r, block.cid.codec()).map_err(|e| e.to_string())
         });
         match got {
             Ok(c) if c.hash() == block.cid.hash() => {
@@ -457,6 +463,7 @@ impl PyCas {
                  ipfs_hamt needs content-addressed ids (the block's CID or multihash)",
                 block.cid
             ))),
+            Err(e) if e.starts_with("ShardedZarrStore") => Err(RsStoreError::Backend(e)),
             Err(e) => Err(RsStoreError::Backend(format!(
                 "the Python store returned an id that is neither a CID nor a multihash: {e}"
             ))),

@@ -9,6 +9,7 @@ use cid::Cid;
 use super::geometry::ArrayIndex;
 use super::keys::{array_path_of_metadata_key, group_path_of_metadata_key, KeyKind};
 use super::manifest::{normalize_path, Manifest};
+use super::reader::ShardedReader;
 use super::shard::{self, ShardEntries};
 use super::{meta, ShardedConfig, ShardedError, Version};
 use crate::block::{Block, DAG_CBOR, RAW};
@@ -138,6 +139,21 @@ impl ShardedWriter {
             }
         }
         Ok(w)
+    }
+
+    /// A writer at a reader's root, without loading anything (py-hamt's
+    /// `with_read_only(False)` on a read-only store). A v1 primary the reader inferred is
+    /// recorded, which makes the root dirty, as py-hamt's writable clone does.
+    pub fn from_reader(reader: &ShardedReader, cfg: ShardedConfig) -> Self {
+        let m = reader.manifest().clone();
+        let mut w = Self::with_manifest(reader.store().clone(), cfg, m, Some(reader.root()));
+        if w.m.version == Version::V1 && !w.m.v1_has_recorded_key() && w.m.primary_inferred {
+            if let Some(p) = w.m.primary.clone() {
+                w.m.record_v1_primary(&p);
+                w.dirty_root = true;
+            }
+        }
+        w
     }
 
     /// The manifest as it stands (unflushed changes included).

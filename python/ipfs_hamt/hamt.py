@@ -17,6 +17,20 @@ blake3_hashfn: Callable[[bytes], bytes] = _core.blake3_hashfn
 _EMPTY_NODE = bytes([0x99, 0x01, 0x00]) + bytes([0xA0]) * 256
 
 
+def extract_bits(hash_bytes: bytes, depth: int, nbits: int) -> int:
+    """The ``nbits`` bits of ``hash_bytes`` starting at bit ``depth * nbits`` (most
+    significant first), as an unsigned int: the bucket index at that depth (py-hamt's helper).
+
+    >>> extract_bits(bytes([0b10110000]), 1, 2)
+    3
+    """
+    total = len(hash_bytes) * 8
+    left = total - depth * nbits
+    if left < nbits:
+        raise IndexError("Arguments extract more bits than remain in the hash bits")
+    return (int.from_bytes(hash_bytes, "big") >> (left - nbits)) & ((1 << nbits) - 1)
+
+
 def _is_blake3(hash_fn: Callable[[bytes], bytes]) -> bool:
     if hash_fn is blake3_hashfn:
         return True

@@ -87,7 +87,7 @@ async def convert_hamt_to_sharded(
         if _is_metadata(key):
             count += 1
             await dest.set_pointer(key, _pointer_text(key, await hamt.get_pointer(key)))
-    ranks = {p: len(a["array_shape"]) for p, a in dest.array_indices.items()}
+    ranks = {p: len(a.array_shape) for p, a in dest.array_indices.items()}
     for key in keys:
         target = _chunk_key(key, ranks)
         if target is None:

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterable
@@ -38,6 +39,7 @@ from multiformats import CID
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 
 from . import _core, instrumentation
+from ._sharded_index import ArrayIndex, ChunkKey, decode_shard_entry
 from .store import InMemoryCAS, KuboCAS, _native
 
 __all__ = [
@@ -46,6 +48,9 @@ __all__ = [
     "ShardedZarrV1DeprecationWarning",
     "SHARDED_ZARR_V1",
     "SHARDED_ZARR_V2",
+    "ArrayIndex",
+    "ChunkKey",
+    "decode_shard_entry",
 ]
 
 SHARDED_ZARR_V1 = "sharded_zarr_v1"
@@ -97,6 +102,27 @@ def _range_args(byte_range: Any) -> tuple[Optional[int], Optional[int], Optional
     raise TypeError(f"Unsupported ByteRequest type: {type(byte_range)}")
 
 
+_METADATA_SUFFIXES = ("zarr.json", ".zarray", ".zattrs", ".zgroup")
+
+
+def _effective_key(key: str, group: Optional[str]) -> str:
+    """The key a read looks up in a store read through its one top-level group ``group``."""
+    if group is None:
+        return key
+    nk = key.strip("/")
+    if nk in ("zarr.json", ".zgroup", ".zattrs", ".zmetadata", "") or nk == group:
+        return key
+    return key if nk.startswith(group + "/") else f"{group}/{nk}"
+
+
+def _default_group(arrays: frozenset[str]) -> Optional[str]:
+    """The one top-level group of a grouped-only v2 store (every array path has a ``/``)."""
+    if not arrays or any("/" not in p for p in arrays):
+        return None
+    groups = {p.split("/", 1)[0] for p in arrays}
+    return next(iter(groups)) if len(groups) == 1 else None
+
+
 def _positive_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
@@ -145,6 +171,8 @@ class ShardedZarrStore(zarr.abc.store.Store):
         self._root_cid = root_cid
         self._max_cache_memory_bytes = max_cache_memory_bytes
         self._c: Any = None
+        # Shared with read-only clones (with_read_only), which use the same writer.
+        self._write_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ opening
 
@@ -177,8 +205,8 @@ class ShardedZarrStore(zarr.abc.store.Store):
             r = _core.Sharded.open(rs, root_cid, read_only, cache, shard_read_mode)
             local = _native(cas, InMemoryCAS)
             stepped = not local and not _native(cas, KuboCAS)
-            store._c = await _drive(local, stepped, r)
-            if store._c.version == SHARDED_ZARR_V1:
+            store._attach(await _drive(local, stepped, r))
+            if store._version == SHARDED_ZARR_V1:
                 warnings.warn(_V1_WARNING, ShardedZarrV1DeprecationWarning, stacklevel=2)
             return store
         if read_only:
@@ -204,26 +232,89 @@ class ShardedZarrStore(zarr.abc.store.Store):
                 )
             a = None if array_shape is None else [int(x) for x in array_shape]
             c = None if chunk_shape is None else [int(x) for x in chunk_shape]
-            store._c = _core.Sharded.create_v2(
-                rs, chunks_per_shard, primary_array_path, a, c, cache, shard_read_mode
+            store._attach(
+                _core.Sharded.create_v2(
+                    rs, chunks_per_shard, primary_array_path, a, c, cache, shard_read_mode
+                )
             )
             return store
         # py-hamt pairs the shapes with zip(strict=True): a rank mismatch gives its message.
         list(zip(array_shape, chunk_shape, strict=True))  # type: ignore[arg-type]
-        store._c = _core.Sharded.create_v1(
-            rs,
-            [int(x) for x in array_shape],  # type: ignore[union-attr]
-            [int(x) for x in chunk_shape],  # type: ignore[union-attr]
-            chunks_per_shard,
-            cache,
-            shard_read_mode,
+        store._attach(
+            _core.Sharded.create_v1(
+                rs,
+                [int(x) for x in array_shape],  # type: ignore[union-attr]
+                [int(x) for x in chunk_shape],  # type: ignore[union-attr]
+                chunks_per_shard,
+                cache,
+                shard_read_mode,
+            )
         )
         warnings.warn(_V1_WARNING, ShardedZarrV1DeprecationWarning, stacklevel=2)
         return store
 
+    def _attach(self, core: Any) -> None:
+        """Uses ``core`` (a ``_core.Sharded``); its version is kept here, readable while a
+        call holds the writer."""
+        self._c = core
+        self._version = core.version
+        self._snapshot_metadata()
+
     async def _run(self, r: Any) -> Any:
         c = self._c
         return await _drive(c.is_local, c.is_stepped, r)
+
+    async def _write(self, method: str, *args: Any) -> Any:
+        """Runs a call on a writer. On Kubo the calls run on tokio's threads, where two
+        concurrent calls could reach the writer in either order; the lock keeps the order of
+        the calls, as asyncio's scheduling does for py-hamt. That matters: zarr's
+        ``set_if_not_exists`` of a parent group races with the auto-created group document
+        otherwise, and the same writes would not always give the same root."""
+        c = self._c
+        if c.is_local or c.is_stepped or not c.writable:
+            return await self._run(getattr(c, method)(*args))
+        async with self._write_lock:
+            try:
+                return await getattr(c, method)(*args)
+            finally:
+                self._snapshot_metadata()
+
+    def _snapshot_metadata(self) -> None:
+        """Kubo writers: the metadata keys as of the last finished call. ``exists`` of a
+        metadata document answers from it at once, as py-hamt's does (a dict lookup): a call
+        still in flight (a ``set`` waiting for Kubo) is not seen yet. zarr writes a group's
+        ``zarr.json`` and asks ``exists`` of its parent's concurrently; this keeps the
+        parent document py-hamt keeps."""
+        c = self._c
+        if c.is_local or c.is_stepped or not c.writable:
+            self.__dict__.pop("_meta_snapshot", None)
+            return
+        arrays = frozenset(c.arrays()) if self._version == SHARDED_ZARR_V2 else frozenset()
+        self._meta_snapshot = (frozenset(c.metadata_keys()), arrays)
+
+    def _note_array(self, key: str, data: bytes) -> None:
+        """py-hamt registers an array's index when its ``set`` starts, before any await; a
+        concurrent ``exists`` then reads through the groups as they are with that array."""
+        snap = self.__dict__.get("_meta_snapshot")
+        if snap is None or self._version != SHARDED_ZARR_V2:
+            return
+        for suffix in ("zarr.json", ".zarray"):
+            if key.endswith(suffix):
+                path = key[: -len(suffix)].strip("/")
+                break
+        else:
+            return
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(doc, dict) or "shape" not in doc:
+            return
+        grid = doc.get("chunk_grid")
+        cfg = grid.get("configuration") if isinstance(grid, dict) else None
+        if not (isinstance(cfg, dict) and "chunk_shape" in cfg) and "chunks" not in doc:
+            return
+        self._meta_snapshot = (snap[0], snap[1] | {path})
 
     # ------------------------------------------------------------------ mode and identity
 
@@ -238,7 +329,8 @@ class ShardedZarrStore(zarr.abc.store.Store):
         clone.__dict__.update(self.__dict__)
         zarr.abc.store.Store.__init__(clone, read_only=read_only)
         if not read_only:
-            clone._c = self._c.to_writer()
+            clone._write_lock = asyncio.Lock()
+            clone._attach(self._c.to_writer())
         return clone
 
     def __eq__(self, other: object) -> bool:
@@ -251,7 +343,7 @@ class ShardedZarrStore(zarr.abc.store.Store):
 
     @property
     def _manifest_version(self) -> str:
-        return self._c.version
+        return self._version
 
     @property
     def _primary_array_path(self) -> Optional[str]:
@@ -259,7 +351,7 @@ class ShardedZarrStore(zarr.abc.store.Store):
 
     def _primary_index(self) -> Optional[dict[str, Any]]:
         arrays = self._c.arrays()
-        key = "" if self._c.version == SHARDED_ZARR_V1 else self._c.primary
+        key = "" if self._version == SHARDED_ZARR_V1 else self._c.primary
         return arrays.get(key) if key is not None else None
 
     def _geometry(self, field: str, empty: Any) -> Any:
@@ -294,9 +386,18 @@ class ShardedZarrStore(zarr.abc.store.Store):
         return self._geometry("total_chunks", 0)
 
     @property
-    def array_indices(self) -> dict[str, Any]:
-        """Array path -> geometry and shard CIDs (a snapshot)."""
-        return self._c.arrays()
+    def array_indices(self) -> dict[str, ArrayIndex]:
+        """Array path -> :class:`ArrayIndex` (a snapshot: changing it changes nothing)."""
+        return {
+            path: ArrayIndex(
+                path,
+                tuple(a["array_shape"]),
+                tuple(a["chunk_shape"]),
+                a["chunks_per_shard"],
+                [None if c is None else CID.decode(c) for c in a["shard_cids"]],
+            )
+            for path, a in self._c.arrays().items()
+        }
 
     @property
     def _full_mode_latched(self) -> bool:
@@ -327,7 +428,7 @@ class ShardedZarrStore(zarr.abc.store.Store):
         data = None
         with instrumentation.span("py_hamt.sharded_store.get", {"py_hamt.zarr.key": key}):
             try:
-                data = await self._run(self._c.get(key, offset, length, suffix))
+                data = await self._write("get", key, offset, length, suffix)
             finally:
                 instrumentation.record_zarr_get(
                     store="sharded_store",
@@ -347,11 +448,15 @@ class ShardedZarrStore(zarr.abc.store.Store):
         return list(await asyncio.gather(*(self.get(k, prototype, r) for k, r in key_ranges)))
 
     async def exists(self, key: str) -> bool:
-        return bool(await self._run(self._c.exists(key)))
+        snap = self.__dict__.get("_meta_snapshot")
+        if snap is not None and key.endswith(_METADATA_SUFFIXES):
+            keys, arrays = snap
+            return _effective_key(key, _default_group(arrays)) in keys
+        return bool(await self._write("exists", key))
 
     async def get_pointer(self, key: str) -> Optional[CID]:
         """The CID of ``key``'s block, or None."""
-        s = await self._run(self._c.get_pointer(key))
+        s = await self._write("get_pointer", key)
         return None if s is None else CID.decode(s)
 
     # ------------------------------------------------------------------ writes
@@ -375,13 +480,15 @@ class ShardedZarrStore(zarr.abc.store.Store):
     async def set(self, key: str, value: zarr.core.buffer.Buffer) -> None:
         if self.read_only:
             raise PermissionError("Cannot write to a read-only store.")
-        await self._run(self._c.set(key, value.to_bytes()))
+        data = value.to_bytes()
+        self._note_array(key, data)
+        await self._write("set", key, data)
 
     async def set_pointer(self, key: str, pointer: str) -> None:
         """Points ``key`` at an existing block (``pointer``: a CID string in any base)."""
         if self.read_only:
             raise PermissionError("Cannot write to a read-only store.")
-        await self._run(self._c.set_pointer(key, str(pointer)))
+        await self._write("set_pointer", key, str(pointer))
 
     async def set_partial_values(self, key_start_values: Iterable[tuple[str, int, Any]]) -> None:
         raise NotImplementedError("Partial writes are not supported by ShardedZarrStore.")
@@ -389,30 +496,30 @@ class ShardedZarrStore(zarr.abc.store.Store):
     async def delete(self, key: str) -> None:
         if self.read_only:
             raise PermissionError("Cannot delete from a read-only store.")
-        await self._run(self._c.delete(key))
+        await self._write("delete", key)
 
     async def delete_dir(self, prefix: str) -> None:
-        if self._c.version == SHARDED_ZARR_V1:
+        if self._version == SHARDED_ZARR_V1:
             await super().delete_dir(prefix)
             return
         if self.read_only:
             raise PermissionError("Cannot delete from a read-only store.")
-        await self._run(self._c.delete_dir(prefix))
+        await self._write("delete_dir", prefix)
 
     async def clear(self) -> None:
-        if self._c.version == SHARDED_ZARR_V1:
+        if self._version == SHARDED_ZARR_V1:
             await super().clear()
             return
         if self.read_only:
             raise PermissionError("Cannot clear a read-only store.")
-        await self._run(self._c.clear())
+        await self._write("clear")
 
     async def flush(self) -> str:
         """Writes the changed shards and the root; returns the root CID string (the string
         the store was opened with when nothing changed)."""
         if not self._c.writable or (self._root_cid and not self._c.dirty):
             return self._root_cid  # type: ignore[return-value]
-        self._root_cid = await self._run(self._c.flush())
+        self._root_cid = await self._write("flush")
         return self._root_cid  # type: ignore[return-value]
 
     async def resize_store(
@@ -421,13 +528,13 @@ class ShardedZarrStore(zarr.abc.store.Store):
         """Resizes an array's shard index (default: the primary array); metadata untouched."""
         if self.read_only:
             raise PermissionError("Cannot resize a read-only store.")
-        await self._run(self._c.resize_store([int(x) for x in new_shape], array_path))
+        await self._write("resize_store", [int(x) for x in new_shape], array_path)
 
     async def resize_variable(self, variable_name: str, new_shape: tuple[int, ...]) -> None:
         """Sets ``shape`` in the variable's ``zarr.json`` (v2 also resizes its index)."""
         if self.read_only:
             raise PermissionError("Cannot resize a read-only store.")
-        await self._run(self._c.resize_variable(variable_name, [int(x) for x in new_shape]))
+        await self._write("resize_variable", variable_name, [int(x) for x in new_shape])
 
     async def graft_store(
         self,
@@ -440,30 +547,31 @@ class ShardedZarrStore(zarr.abc.store.Store):
         """Copies another root's chunk pointers (same CAS) in at ``chunk_offset``."""
         if self.read_only:
             raise PermissionError("Cannot graft onto a read-only store.")
-        await self._run(
-            self._c.graft_store(
-                str(store_to_graft_cid),
-                [int(x) for x in chunk_offset],
-                source_array_path,
-                target_array_path,
-            )
+        await self._write(
+            "graft_store",
+            str(store_to_graft_cid),
+            [int(x) for x in chunk_offset],
+            source_array_path,
+            target_array_path,
         )
 
     async def migrate_v1_to_v2(self, primary_array_path: str) -> str:
         """Rewrites a v1 store as v2 with its shards under ``primary_array_path``."""
         if self.read_only:
             raise PermissionError("Cannot migrate a read-only store.")
-        self._root_cid = await self._run(self._c.migrate_v1_to_v2(primary_array_path))
+        self._root_cid = await self._write("migrate_v1_to_v2", primary_array_path)
+        self._version = SHARDED_ZARR_V2
+        self._snapshot_metadata()
         return self._root_cid  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ listing
 
     async def list(self) -> AsyncIterator[str]:
-        for key in await self._run(self._c.list()):
+        for key in await self._write("list"):
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        for key in await self._run(self._c.list()):
+        for key in await self._write("list"):
             if key.startswith(prefix):
                 yield key
 
@@ -475,5 +583,5 @@ class ShardedZarrStore(zarr.abc.store.Store):
             and self._c.requires_explicit_group()
         ):
             raise ValueError(_MULTI_GROUP)
-        for name in await self._run(self._c.list_dir(prefix)):
+        for name in await self._write("list_dir", prefix):
             yield name

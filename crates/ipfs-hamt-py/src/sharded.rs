@@ -15,7 +15,24 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::convert::cid_from_py;
 use crate::error::to_py;
-use crate::store::Store;
+use crate::store::{PyCas, Store};
+
+/// Runs a writer call; when it failed because a Python store named a block with another hash
+/// (SHA2-256 rather than BLAKE3), switches the writer to that hash and runs it once more.
+macro_rules! hash_retry {
+    ($bridge:expr, $w:ident, $call:expr) => {{
+        match $call {
+            Err(e) => match $bridge.as_ref().and_then(|b| b.take_detected()) {
+                Some(h) => {
+                    $w.set_block_hash(h);
+                    $call
+                }
+                None => Err(e),
+            },
+            ok => ok,
+        }
+    }};
+}
 
 type Writer = Arc<tokio::sync::Mutex<ShardedWriter>>;
 
@@ -30,6 +47,8 @@ enum Mode {
 pub struct Sharded {
     local: bool,
     stepped: bool,
+    /// The Python store, if any: it tells the hash it names blocks with on the first save.
+    bridge: Option<Arc<PyCas>>,
     cfg: ShardedConfig,
     mode: Mode,
 }
@@ -112,6 +131,7 @@ impl Sharded {
         Sharded {
             local: store.is_local(),
             stepped: store.bridge().is_some(),
+            bridge: store.bridge(),
             cfg,
             mode,
         }
@@ -208,7 +228,7 @@ impl Sharded {
         let cfg = config(s, cache_bytes, read_mode)?;
         let root: Cid = cid_from_py(root)?;
         let shared = s.shared();
-        let (local, stepped) = (s.is_local(), s.bridge().is_some());
+        let (local, stepped, bridge) = (s.is_local(), s.bridge().is_some(), s.bridge());
         let c2 = cfg.clone();
         run(
             py,
@@ -227,6 +247,7 @@ impl Sharded {
                 let me = Sharded {
                     local,
                     stepped,
+                    bridge,
                     cfg,
                     mode,
                 };
@@ -248,6 +269,7 @@ impl Sharded {
                     Sharded {
                         local: me.local,
                         stepped: me.stepped,
+                        bridge: me.bridge.clone(),
                         cfg: me.cfg.clone(),
                         mode: Mode::Write(Arc::new(tokio::sync::Mutex::new(w))),
                     },
@@ -444,10 +466,13 @@ impl Sharded {
     /// Stores `data` under `key`; returns whether it was stored (v2 ignores unplaceable keys).
     fn set<'py>(&self, py: Python<'py>, key: String, data: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("set")?;
+        let bridge = self.bridge.clone();
+        let data = Bytes::from(data);
         self.run(
             py,
             async move {
-                let out = w.lock().await.set(&key, data).await.map_err(to_py)?;
+                let mut w = w.lock().await;
+                let out = hash_retry!(bridge, w, w.set(&key, data.clone()).await).map_err(to_py)?;
                 Ok(matches!(out, ipfs_hamt::sharded::SetOutcome::Stored))
             },
             |py, b: bool| Ok(pyo3::types::PyBool::new(py, b).to_owned().into_any()),
@@ -463,13 +488,12 @@ impl Sharded {
     ) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("set_pointer")?;
         let cid = cid_from_py(cid)?;
+        let bridge = self.bridge.clone();
         self.run(
             py,
             async move {
-                w.lock()
-                    .await
-                    .set_pointer(&key, cid)
-                    .await
+                let mut w = w.lock().await;
+                hash_retry!(bridge, w, w.set_pointer(&key, cid).await)
                     .map(|_| ())
                     .map_err(to_py)
             },
@@ -521,10 +545,12 @@ impl Sharded {
     /// Writes the dirty shards and the root; returns the root CID string.
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("flush")?;
+        let bridge = self.bridge.clone();
         self.run(
             py,
             async move {
-                let c = w.lock().await.flush().await.map_err(to_py)?;
+                let mut w = w.lock().await;
+                let c = hash_retry!(bridge, w, w.flush().await).map_err(to_py)?;
                 Ok(c.to_string())
             },
             string,
@@ -559,13 +585,12 @@ impl Sharded {
         new_shape: Vec<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("resize_variable")?;
+        let bridge = self.bridge.clone();
         self.run(
             py,
             async move {
-                w.lock()
-                    .await
-                    .resize_variable(&name, new_shape)
-                    .await
+                let mut w = w.lock().await;
+                hash_retry!(bridge, w, w.resize_variable(&name, new_shape.clone()).await)
                     .map_err(to_py)
             },
             none,
@@ -622,15 +647,12 @@ impl Sharded {
     /// Rewrites a v1 store as v2; returns the new root CID string.
     fn migrate_v1_to_v2<'py>(&self, py: Python<'py>, path: String) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("migrate_v1_to_v2")?;
+        let bridge = self.bridge.clone();
         self.run(
             py,
             async move {
-                let c = w
-                    .lock()
-                    .await
-                    .migrate_v1_to_v2(&path)
-                    .await
-                    .map_err(to_py)?;
+                let mut w = w.lock().await;
+                let c = hash_retry!(bridge, w, w.migrate_v1_to_v2(&path).await).map_err(to_py)?;
                 Ok(c.to_string())
             },
             string,

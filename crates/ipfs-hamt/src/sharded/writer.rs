@@ -156,6 +156,17 @@ impl ShardedWriter {
         w
     }
 
+    /// Names the blocks written from now on with `hash` (a Python store that turns out to
+    /// hash with SHA2-256 is only known by the first id it returns). Blocks not yet written
+    /// are dropped: they were named with the old hash, so the failed operation that revealed
+    /// the store's hash must be run again.
+    pub fn set_block_hash(&mut self, hash: crate::block::HashAlg) {
+        self.cfg.block_hash = hash;
+        self.pending.clear();
+        self.pending_index.clear();
+        self.pending_bytes = 0;
+    }
+
     /// The manifest as it stands (unflushed changes included).
     pub fn manifest(&self) -> &Manifest {
         &self.m

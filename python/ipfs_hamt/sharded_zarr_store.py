@@ -123,6 +123,17 @@ def _default_group(arrays: frozenset[str]) -> Optional[str]:
     return next(iter(groups)) if len(groups) == 1 else None
 
 
+def _shape(values: Any, what: str = "array_shape") -> list[int]:
+    """``values`` as ints, with py-hamt's messages for dimensions the Rust side (unsigned)
+    cannot take: negative array dimensions, non-positive chunk dimensions."""
+    dims = [int(x) for x in values]
+    if what == "chunk_shape" and any(d <= 0 for d in dims):
+        raise ValueError("All chunk_shape dimensions must be positive.")
+    if any(d < 0 for d in dims):
+        raise ValueError("All array_shape dimensions must be non-negative.")
+    return dims
+
+
 def _positive_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
@@ -230,8 +241,8 @@ class ShardedZarrStore(zarr.abc.store.Store):
                     "array_shape and chunk_shape must both be provided when seeding a v2 "
                     "array index."
                 )
-            a = None if array_shape is None else [int(x) for x in array_shape]
-            c = None if chunk_shape is None else [int(x) for x in chunk_shape]
+            c = None if chunk_shape is None else _shape(chunk_shape, "chunk_shape")
+            a = None if array_shape is None else _shape(array_shape)
             store._attach(
                 _core.Sharded.create_v2(
                     rs, chunks_per_shard, primary_array_path, a, c, cache, shard_read_mode
@@ -240,11 +251,12 @@ class ShardedZarrStore(zarr.abc.store.Store):
             return store
         # py-hamt pairs the shapes with zip(strict=True): a rank mismatch gives its message.
         list(zip(array_shape, chunk_shape, strict=True))  # type: ignore[arg-type]
+        chunks = _shape(chunk_shape, "chunk_shape")
         store._attach(
             _core.Sharded.create_v1(
                 rs,
-                [int(x) for x in array_shape],  # type: ignore[union-attr]
-                [int(x) for x in chunk_shape],  # type: ignore[union-attr]
+                _shape(array_shape),
+                chunks,
                 chunks_per_shard,
                 cache,
                 shard_read_mode,
@@ -528,13 +540,13 @@ class ShardedZarrStore(zarr.abc.store.Store):
         """Resizes an array's shard index (default: the primary array); metadata untouched."""
         if self.read_only:
             raise PermissionError("Cannot resize a read-only store.")
-        await self._write("resize_store", [int(x) for x in new_shape], array_path)
+        await self._write("resize_store", _shape(new_shape), array_path)
 
     async def resize_variable(self, variable_name: str, new_shape: tuple[int, ...]) -> None:
         """Sets ``shape`` in the variable's ``zarr.json`` (v2 also resizes its index)."""
         if self.read_only:
             raise PermissionError("Cannot resize a read-only store.")
-        await self._write("resize_variable", variable_name, [int(x) for x in new_shape])
+        await self._write("resize_variable", variable_name, _shape(new_shape))
 
     async def graft_store(
         self,

@@ -101,7 +101,10 @@ class InMemoryCAS(ContentAddressedStore):
             raise TypeError(
                 f"InMemoryCAS only supports byte\u2010hash keys; got {type(id).__name__}"
             )
-        return self._rs.memory_load(id, offset, length, suffix)
+        try:
+            return self._rs.memory_load(id, offset, length, suffix)
+        except ValueError:  # bytes that are no multihash: no block can have that id
+            raise KeyError("Object not found in in-memory store") from None
 
 
 class _Blocks(MutableMapping):

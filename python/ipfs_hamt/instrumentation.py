@@ -177,6 +177,20 @@ def enabled() -> bool:
     return any(os.getenv(v, "False") in TRUE_VALUES for v in ("IPFS_RETRIEVAL_TRACE", "PY_HAMT_TRACE"))
 
 
+def active() -> bool:
+    """Whether the stores should report their calls: the recorder is on, or an OpenTelemetry
+    SDK (a tracer provider other than the API's default) is configured. Without either every
+    span and metric would be a no-op, so the stores skip them on their hot paths."""
+    if enabled():
+        return True
+    if not _OTEL:
+        return False
+    return type(trace.get_tracer_provider()).__name__ not in (
+        "ProxyTracerProvider",
+        "NoOpTracerProvider",
+    )
+
+
 def _sample_limit() -> int:
     try:
         return max(0, int(os.getenv("IPFS_RETRIEVAL_TRACE_SAMPLE_LIMIT", "2000")))

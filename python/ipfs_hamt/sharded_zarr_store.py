@@ -436,6 +436,9 @@ class ShardedZarrStore(zarr.abc.store.Store):
         byte_range: zarr.abc.store.ByteRequest | None = None,
     ) -> zarr.core.buffer.Buffer | None:
         offset, length, suffix = _range_args(byte_range)
+        if not instrumentation.active():
+            data = await self._write("get", key, offset, length, suffix)
+            return None if data is None else prototype.buffer.from_bytes(data)
         started = time.perf_counter()
         data = None
         with instrumentation.span("py_hamt.sharded_store.get", {"py_hamt.zarr.key": key}):

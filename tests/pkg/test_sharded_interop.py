@@ -298,9 +298,18 @@ async def test_instrumentation_counts_sharded_gets(monkeypatch):
     ro = await open_ro(ipfs_hamt, cas, root)
     await ro.get("0/temp/c/0/0/1", PROTO)
     await ro.get("0/zarr.json", PROTO)
+    mem = ipfs_hamt.InMemoryCAS()
+    hamt = await ipfs_hamt.HAMT.build(cas=mem, values_are_bytes=True)
+    await hamt.set("a/c/0", b"x")
+    await hamt.make_read_only()
+    hs = ipfs_hamt.ZarrHAMTStore(hamt, read_only=True)
+    assert (await hs.get("a/c/0", PROTO)).to_bytes() == b"x"
+    assert await hs.get("a/c/1", PROTO) is None
     snap = instrumentation.snapshot()
     assert snap["label"] == "sharded"
     assert snap["counters"]["sharded_store.get.chunk.total"] == 1
     assert snap["counters"]["sharded_store.get.metadata.hit"] == 1
+    assert snap["counters"]["hamt_store.get.chunk.total"] == 2
+    assert snap["counters"]["hamt_store.get.chunk.miss"] == 1
     monkeypatch.delenv("PY_HAMT_TRACE")
     assert instrumentation.snapshot() == {}

@@ -501,6 +501,7 @@ impl Sharded {
         )
     }
 
+    /// Removes `key` (a chunk's entry becomes null; its shard stays).
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("delete")?;
         self.run(
@@ -557,6 +558,7 @@ impl Sharded {
         )
     }
 
+    /// Resizes an array's shard index (`None`: the primary array).
     #[pyo3(signature = (new_shape, array_path=None))]
     fn resize_store<'py>(
         &self,
@@ -578,6 +580,7 @@ impl Sharded {
         )
     }
 
+    /// Sets `shape` in an array's `zarr.json` (v2 also resizes its index).
     fn resize_variable<'py>(
         &self,
         py: Python<'py>,
@@ -597,6 +600,7 @@ impl Sharded {
         )
     }
 
+    /// Copies another root's chunk pointers in at `chunk_offset`.
     #[pyo3(signature = (source, chunk_offset, source_path=None, target_path=None))]
     fn graft_store<'py>(
         &self,
@@ -626,6 +630,7 @@ impl Sharded {
         )
     }
 
+    /// Removes everything under `prefix`.
     fn delete_dir<'py>(&self, py: Python<'py>, prefix: String) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("delete_dir")?;
         self.run(
@@ -635,6 +640,7 @@ impl Sharded {
         )
     }
 
+    /// Empties the store (v2 keeps its store-level settings).
     fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("clear")?;
         self.run(

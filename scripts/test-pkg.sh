@@ -12,6 +12,9 @@
 #    dev profile, so it reuses the workspace's debug build, and installs it into both venvs.
 # 3. Uses the IPFS node in IPFS_RPC_URL / IPFS_GATEWAY_URL (scripts/test.sh exports them);
 #    without them it starts testnode/ itself, as scripts/test.sh does.
+# 4. Then py-hamt 3.6.0's own test suite against ipfs_hamt (scripts/test-pyhamt-suite.sh) and
+#    dClimate's client on ipfs_hamt (scripts/test-dclimate.sh), when no pytest args were given
+#    (IPFS_HAMT_PYHAMT_SUITE / IPFS_HAMT_DCLIMATE = 0 or 1 force them off or on).
 # Needs PyPI access on first use. pytest's exit 5 (no tests collected) fails, like any error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +31,9 @@ PY="$PY312"
 # --- venvs (pinned; the versions these tests were verified with) ---
 COMMON=(xarray==2026.9.0 numpy==2.5.5 pandas==3.1.1 dask==2026.8.0 pytest==9.2.0
   pytest-asyncio==1.5.0 maturin==1.16.0 httpx==0.28.1 multiformats==0.3.1.post4 blake3==1.0.11)
-MAIN_PKGS=(py-hamt==3.6.0 zarr==3.0.9 numcodecs==0.17.1 "${COMMON[@]}")
+# hypothesis, trustme and pytest-timeout are what py-hamt's own test suite needs.
+MAIN_PKGS=(py-hamt==3.6.0 zarr==3.0.9 numcodecs==0.17.1 "${COMMON[@]}" hypothesis==6.170.27
+  trustme==1.2.1 pytest-timeout==2.4.0)
 Z31_PKGS=(zarr==3.1.6 numcodecs==0.16.6 "${COMMON[@]}")
 
 make_venv() { # dir pkgs...
@@ -82,5 +87,15 @@ echo "test-pkg.sh: zarr 3.0.9 + py-hamt 3.6.0 ($TARGET/pkgenv)" >&2
 if [ "$RUN_Z31" != 0 ]; then
   echo "test-pkg.sh: zarr 3.1 ($TARGET/pkgenv-zarr31; py-hamt interop tests skip)" >&2
   "$TARGET/pkgenv-zarr31/bin/python" -m pytest -q -p no:cacheprovider tests/pkg "$@" || status=$?
+fi
+# py-hamt's own test suite through the py_hamt -> ipfs_hamt alias, then dClimate's client. They
+# run when no pytest args were given (a focused run skips them) unless set to 0 or 1 explicitly.
+whole=1
+[ "$#" = 0 ] || whole=0
+if [ "${IPFS_HAMT_PYHAMT_SUITE:-$whole}" != 0 ]; then
+  scripts/test-pyhamt-suite.sh || status=$?
+fi
+if [ "${IPFS_HAMT_DCLIMATE:-$whole}" != 0 ]; then
+  scripts/test-dclimate.sh || status=$?
 fi
 exit "$status"

@@ -14,6 +14,12 @@ from .store import (
 )
 from .zarr_store import ZarrHAMTStore
 from .encrypted_store import SimpleEncryptedZarrHAMTStore
+from .sharded_zarr_store import (
+    ShardedZarrStore,
+    ShardedZarrV1DeprecationWarning,
+    ShardReadMode,
+)
+from .hamt_to_sharded_converter import convert_hamt_to_sharded, sharded_converter_cli
 
 __all__ = [
     "HAMT",
@@ -25,4 +31,9 @@ __all__ = [
     "GatewayContentUnverifiable",
     "ZarrHAMTStore",
     "SimpleEncryptedZarrHAMTStore",
+    "ShardedZarrStore",
+    "ShardReadMode",
+    "ShardedZarrV1DeprecationWarning",
+    "convert_hamt_to_sharded",
+    "sharded_converter_cli",
 ]

@@ -17,6 +17,20 @@ blake3_hashfn: Callable[[bytes], bytes] = _core.blake3_hashfn
 _EMPTY_NODE = bytes([0x99, 0x01, 0x00]) + bytes([0xA0]) * 256
 
 
+def extract_bits(hash_bytes: bytes, depth: int, nbits: int) -> int:
+    """The ``nbits`` bits of ``hash_bytes`` starting at bit ``depth * nbits`` (most
+    significant first), as an unsigned int: the bucket index at that depth (py-hamt's helper).
+
+    >>> extract_bits(bytes([0b10110000]), 1, 2)
+    3
+    """
+    total = len(hash_bytes) * 8
+    left = total - depth * nbits
+    if left < nbits:
+        raise IndexError("Arguments extract more bits than remain in the hash bits")
+    return (int.from_bytes(hash_bytes, "big") >> (left - nbits)) & ((1 << nbits) - 1)
+
+
 def _is_blake3(hash_fn: Callable[[bytes], bytes]) -> bool:
     if hash_fn is blake3_hashfn:
         return True
@@ -67,15 +81,20 @@ class HAMT:
             # New blocks are named like the existing ones (a Python store may use sha2-256).
             _block_hash = _core.id_hash_name(root_node_id)
         store, ids = rust_store(cas, _ids)
+        self._core_args = (store, ids, _block_hash, None if _is_blake3(hash_fn) else hash_fn)
+        self._attach(root_node_id, read_only)
+
+    def _attach(self, root: IPLDKind, read_only: bool) -> None:
+        store, ids, block_hash, hash_fn = self._core_args
         self._c = _core.Hamt(
             store,
-            root_node_id,
+            root,
             read_only,
-            max_bucket_size,
-            values_are_bytes,
-            None if _is_blake3(hash_fn) else hash_fn,
+            self.max_bucket_size,
+            self.values_are_bytes,
+            hash_fn,
             ids,
-            _block_hash,
+            block_hash,
         )
         self._local = self._c.is_local
         self._stepped = self._c.is_stepped
@@ -117,6 +136,17 @@ class HAMT:
     def root_node_id(self) -> IPLDKind:
         """The root's id; ``None`` while there are changes not yet written."""
         return self._c.root_id()
+
+    @root_node_id.setter
+    def root_node_id(self, root: IPLDKind) -> None:
+        """Moves the HAMT to another root, as assigning py-hamt's attribute does (dClimate
+        continues an existing HAMT this way). Unwritten changes are dropped; the mode stays."""
+        if root is None:
+            raise ValueError("root_node_id cannot be None")
+        _, ids, _, _ = self._core_args
+        if ids == "multihash" and not isinstance(root, (bytes, bytearray)):
+            raise TypeError("this HAMT's store names blocks by multihash bytes, not CIDs")
+        self._attach(root, self.read_only)
 
     @property
     def read_only(self) -> bool:

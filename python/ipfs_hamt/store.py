@@ -97,7 +97,14 @@ class InMemoryCAS(ContentAddressedStore):
         length: Optional[int] = None,
         suffix: Optional[int] = None,
     ) -> bytes:
-        return self._rs.memory_load(id, offset, length, suffix)
+        if not isinstance(id, bytes):
+            raise TypeError(
+                f"InMemoryCAS only supports byte\u2010hash keys; got {type(id).__name__}"
+            )
+        try:
+            return self._rs.memory_load(id, offset, length, suffix)
+        except ValueError:  # bytes that are no multihash: no block can have that id
+            raise KeyError("Object not found in in-memory store") from None
 
 
 class _Blocks(MutableMapping):
@@ -206,6 +213,15 @@ class KuboCAS(ContentAddressedStore):
         self.hasher = hasher
         self.rpc_base_url = (rpc_base_url or self.KUBO_DEFAULT_LOCAL_RPC_BASE_URL).rstrip("/")
         self.gateway_base_urls = gateways
+        self.gateway_base_url = gateways[0]
+        """The first gateway (py-hamt's attribute)."""
+        pin = "true" if pin_on_add else "false"
+        self.rpc_url = (
+            f"{self.rpc_base_url}/api/v0/add?hash={hasher}&chunker={chunker}&pin={pin}"
+            "&cid-version=1"
+        )
+        """The ``add`` URL saves go to (py-hamt's attribute; the request itself is made in Rust
+        with the same parameters)."""
         self.concurrency = concurrency
         self.verify_content = verify_content
         self.pin_on_add = pin_on_add

@@ -22,18 +22,23 @@ Differences from py-hamt, none of which changes results:
 
 * ``exists`` looks up the key's pointer (``hamt.get_pointer``) instead of fetching the value.
 * Errors other than a missing key are re-raised without printing anything first.
-* There is no tracing or metrics hook on the read path.
+* ``get`` reports to :mod:`ipfs_hamt.instrumentation` (span ``py_hamt.hamt_store.get``) only
+  when its recorder is on or an OpenTelemetry SDK is configured (otherwise py-hamt's spans are
+  no-ops anyway); HAMT node loads happen in Rust and are not reported one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Optional
 
 import zarr.abc.store
 import zarr.core.buffer
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
+
+from . import instrumentation
 
 __all__ = ["ZarrHAMTStore"]
 
@@ -132,6 +137,39 @@ class ZarrHAMTStore(zarr.abc.store.Store):
         key: str,
         prototype: zarr.core.buffer.BufferPrototype,
         byte_range: zarr.abc.store.ByteRequest | None = None,
+    ) -> zarr.core.buffer.Buffer | None:
+        if instrumentation.active():
+            return await self._traced_get(key, prototype, byte_range)
+        return await self._get(key, prototype, byte_range)
+
+    async def _traced_get(
+        self,
+        key: str,
+        prototype: zarr.core.buffer.BufferPrototype,
+        byte_range: zarr.abc.store.ByteRequest | None,
+    ) -> zarr.core.buffer.Buffer | None:
+        """``get`` inside py-hamt's ``py_hamt.hamt_store.get`` span, recorded like py-hamt's."""
+        started = time.perf_counter()
+        out = None
+        with instrumentation.span("py_hamt.hamt_store.get", {"py_hamt.zarr.key": key}):
+            try:
+                out = await self._get(key, prototype, byte_range)
+            finally:
+                instrumentation.record_zarr_get(
+                    store="hamt_store",
+                    key=key,
+                    kind="metadata" if key.endswith(_METADATA_SUFFIX) else "chunk",
+                    hit=out is not None,
+                    seconds=time.perf_counter() - started,
+                    byte_range=byte_range is not None,
+                )
+        return out
+
+    async def _get(
+        self,
+        key: str,
+        prototype: zarr.core.buffer.BufferPrototype,
+        byte_range: zarr.abc.store.ByteRequest | None,
     ) -> zarr.core.buffer.Buffer | None:
         if byte_range is None:
             if key.endswith(_METADATA_SUFFIX):

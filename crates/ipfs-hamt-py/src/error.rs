@@ -1,8 +1,9 @@
 //! Rust errors as the Python exceptions py-hamt raises in the same situations.
 
+use ipfs_hamt::sharded::ShardedError;
 use ipfs_hamt::store::StoreError as RsStoreError;
 use ipfs_hamt::Error;
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 use crate::{GatewayContentMismatch, StoreError};
@@ -18,6 +19,7 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Value(m) => PyTypeError::new_err(m),
         Error::Crypt(c) => PyValueError::new_err(c.to_string()),
         Error::Store(s) => store_to_py(s),
+        Error::Sharded(s) => sharded_to_py(s),
         other => StoreError::new_err(other.to_string()),
     }
 }
@@ -27,5 +29,18 @@ pub fn store_to_py(e: RsStoreError) -> PyErr {
         RsStoreError::NotFound(_) => PyKeyError::new_err(e.to_string()),
         RsStoreError::Verify(_) => GatewayContentMismatch::new_err(e.to_string()),
         other => StoreError::new_err(other.to_string()),
+    }
+}
+
+/// A sharded-layout error as py-hamt's exception class ([`ShardedError::py_class`]) with its
+/// message.
+pub fn sharded_to_py(e: ShardedError) -> PyErr {
+    let msg = e.to_string();
+    match e.py_class() {
+        "KeyError" => PyKeyError::new_err(msg),
+        "IndexError" => PyIndexError::new_err(msg),
+        "TypeError" => PyTypeError::new_err(msg),
+        "RuntimeError" => PyRuntimeError::new_err(msg),
+        _ => PyValueError::new_err(msg),
     }
 }

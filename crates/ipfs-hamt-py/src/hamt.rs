@@ -130,7 +130,7 @@ impl Hamt {
 /// Runs a future of a local store on this thread. It almost always completes on its first
 /// poll (memory stores never wait), so that poll skips `block_on`'s parking machinery; a
 /// future that does wait (a value batch still being written) finishes under `block_on`.
-fn run_local<T, F: Future<Output = T>>(fut: F) -> T {
+pub(crate) fn run_local<T, F: Future<Output = T>>(fut: F) -> T {
     let rt = pyo3_async_runtimes::tokio::get_runtime();
     let _guard = rt.enter(); // tokio::spawn inside the writer needs the runtime
     let mut fut = std::pin::pin!(fut);

@@ -15,6 +15,7 @@ mod convert;
 mod error;
 mod hamt;
 mod op;
+mod sharded;
 mod store;
 
 create_exception!(
@@ -86,6 +87,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Store>()?;
     m.add_class::<hamt::Hamt>()?;
     m.add_class::<op::Op>()?;
+    m.add_class::<sharded::Sharded>()?;
     m.add(
         "GatewayContentMismatch",
         py.get_type::<GatewayContentMismatch>(),

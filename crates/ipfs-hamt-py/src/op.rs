@@ -29,6 +29,20 @@ struct Queue {
     /// Wakers of the pending replies: combinators such as `FuturesUnordered` poll a future
     /// again only once it was woken.
     wakers: HashMap<u64, Waker>,
+    /// The first exception the Python store raised: an operation that fails with a store
+    /// error raises it unchanged, as py-hamt lets the store's exceptions through.
+    store_exception: Option<PyErr>,
+}
+
+/// Remembers `err`, raised by the Python store, for the op being stepped (the first one wins).
+pub(crate) fn note_store_exception(err: &PyErr) {
+    if let Some(queue) = CURRENT.with(|c| c.borrow().clone()) {
+        if let Ok(mut q) = queue.lock() {
+            if q.store_exception.is_none() {
+                q.store_exception = Some(Python::attach(|py| err.clone_ref(py)));
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -139,12 +153,25 @@ impl Op {
         Ok(())
     }
 
-    /// The finished operation's value (or its exception).
-    fn result(&self) -> PyResult<Py<PyAny>> {
-        self.result
+    /// The finished operation's value (or its exception: a store failure is the exception
+    /// the Python store raised).
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let r = self
+            .result
             .lock()
             .map_err(|_| poisoned())?
             .take()
-            .unwrap_or_else(|| Err(PyRuntimeError::new_err("the operation has not finished")))
+            .unwrap_or_else(|| Err(PyRuntimeError::new_err("the operation has not finished")));
+        match r {
+            Err(e) if e.is_instance_of::<crate::StoreError>(py) => {
+                let original = self
+                    .queue
+                    .lock()
+                    .ok()
+                    .and_then(|mut q| q.store_exception.take());
+                Err(original.unwrap_or(e))
+            }
+            r => r,
+        }
     }
 }

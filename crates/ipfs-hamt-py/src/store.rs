@@ -161,6 +161,7 @@ impl Store {
                 cas,
                 ids,
                 id_objects: Default::default(),
+                detected: Default::default(),
             })),
         })
     }
@@ -337,6 +338,9 @@ pub struct PyCas {
     /// Python id objects already made: a `multiformats.CID` costs hundreds of microseconds to
     /// build, and py-hamt reuses the ones its cached nodes hold.
     id_objects: std::sync::Mutex<std::collections::HashMap<Cid, Py<PyAny>>>,
+    /// The hash of a returned id that named the block under another hash than asked for
+    /// (checked against the bytes): the store's own hash, for the caller to switch to.
+    detected: std::sync::Mutex<Option<HashAlg>>,
 }
 
 /// Most id objects kept (the cache is emptied when full).
@@ -345,6 +349,11 @@ const ID_CACHE: usize = 1 << 20;
 impl PyCas {
     pub(crate) fn ids(&self) -> IdEncoding {
         self.ids
+    }
+
+    /// The hash the store was found to name blocks with (once; see `detected`).
+    pub(crate) fn take_detected(&self) -> Option<HashAlg> {
+        self.detected.lock().ok().and_then(|mut d| d.take())
     }
 
     /// The Python id of `cid` (cached).
@@ -379,6 +388,14 @@ impl PyCas {
         kwargs: Vec<(&'static str, u64)>,
     ) -> Result<Py<PyAny>, RsStoreError> {
         let py_err = |e: PyErr| RsStoreError::Backend(format!("Python store {method} failed: {e}"));
+        // The store's own exception: kept for the op to raise as is; its text alone in the
+        // message (py-hamt's wrappers show `str(e)`).
+        let raised = |e: PyErr| {
+            crate::op::note_store_exception(&e);
+            let text = Python::attach(|py| e.value(py).str().map(|s| s.to_string()))
+                .unwrap_or_else(|_| e.to_string());
+            RsStoreError::Backend(text)
+        };
         let coro = Python::attach(|py| {
             let kw = PyDict::new(py);
             for (k, v) in kwargs {
@@ -394,7 +411,7 @@ impl PyCas {
         crate::op::request(coro)
             .map_err(|m| RsStoreError::Backend(m.to_string()))?
             .await
-            .map_err(py_err)
+            .map_err(raised)
     }
 
     async fn load(&self, cid: &Cid, range: ByteRange) -> Result<Bytes, RsStoreError> {
@@ -444,7 +461,13 @@ impl PyCas {
             )
             .await?;
         let got = Python::attach(|py| {
-            id_from_py(ret.bind(py), block.cid.codec()).map_err(|e| e.to_string())
+            let r = ret.bind(py);
+            if self.ids == IdEncoding::Cid && r.is_instance_of::<PyBytes>() {
+                // py-hamt's sharded store (the one user of CID ids on a store handing out
+                // bytes) refuses anything but CIDs, with this message.
+                return Err("ShardedZarrStore requires CAS.save to return CIDs.".to_string());
+            }
+            id_from_py(r, block.cid.codec()).map_err(|e| e.to_string())
         });
         match got {
             Ok(c) if c.hash() == block.cid.hash() => {
@@ -452,11 +475,21 @@ impl PyCas {
                 Python::attach(|py| self.remember_id(py, block.cid, &ret));
                 Ok(())
             }
-            Ok(c) => Err(RsStoreError::Backend(format!(
-                "the Python store returned id {c} for a block whose content address is {}; \
+            Ok(c) => {
+                if let Some(alg) = HashAlg::from_code(c.hash().code()) {
+                    if Block::new(block.cid.codec(), alg, data).cid.hash() == c.hash() {
+                        if let Ok(mut d) = self.detected.lock() {
+                            *d = Some(alg);
+                        }
+                    }
+                }
+                Err(RsStoreError::Backend(format!(
+                    "the Python store returned id {c} for a block whose content address is {}; \
                  ipfs_hamt needs content-addressed ids (the block's CID or multihash)",
-                block.cid
-            ))),
+                    block.cid
+                )))
+            }
+            Err(e) if e.starts_with("ShardedZarrStore") => Err(RsStoreError::Backend(e)),
             Err(e) => Err(RsStoreError::Backend(format!(
                 "the Python store returned an id that is neither a CID nor a multihash: {e}"
             ))),

@@ -9,6 +9,7 @@ use cid::Cid;
 use super::geometry::ArrayIndex;
 use super::keys::{array_path_of_metadata_key, group_path_of_metadata_key, KeyKind};
 use super::manifest::{normalize_path, Manifest};
+use super::reader::ShardedReader;
 use super::shard::{self, ShardEntries};
 use super::{meta, ShardedConfig, ShardedError, Version};
 use crate::block::{Block, DAG_CBOR, RAW};
@@ -138,6 +139,32 @@ impl ShardedWriter {
             }
         }
         Ok(w)
+    }
+
+    /// A writer at a reader's root, without loading anything (py-hamt's
+    /// `with_read_only(False)` on a read-only store). A v1 primary the reader inferred is
+    /// recorded, which makes the root dirty, as py-hamt's writable clone does.
+    pub fn from_reader(reader: &ShardedReader, cfg: ShardedConfig) -> Self {
+        let m = reader.manifest().clone();
+        let mut w = Self::with_manifest(reader.store().clone(), cfg, m, Some(reader.root()));
+        if w.m.version == Version::V1 && !w.m.v1_has_recorded_key() && w.m.primary_inferred {
+            if let Some(p) = w.m.primary.clone() {
+                w.m.record_v1_primary(&p);
+                w.dirty_root = true;
+            }
+        }
+        w
+    }
+
+    /// Names the blocks written from now on with `hash` (a Python store that turns out to
+    /// hash with SHA2-256 is only known by the first id it returns). Blocks not yet written
+    /// are dropped: they were named with the old hash, so the failed operation that revealed
+    /// the store's hash must be run again.
+    pub fn set_block_hash(&mut self, hash: crate::block::HashAlg) {
+        self.cfg.block_hash = hash;
+        self.pending.clear();
+        self.pending_index.clear();
+        self.pending_bytes = 0;
     }
 
     /// The manifest as it stands (unflushed changes included).

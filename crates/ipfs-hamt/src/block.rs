@@ -99,13 +99,21 @@ pub enum VerifyError {
     },
 }
 
-/// Checks `data` against `cid` for every supported hash (blake3, sha2-256, identity).
+/// Shortest truncated digest accepted (160 bits): multihashes may truncate a digest, and it
+/// is then checked at its own length, as py-hamt does; shorter ones would prove little.
+pub const MIN_DIGEST_LEN: usize = 20;
+
+/// Checks `data` against `cid` for every supported hash (blake3, sha2-256, identity). A digest
+/// truncated to [`MIN_DIGEST_LEN`]..32 bytes is compared with that prefix of the full digest.
 pub fn verify(cid: &Cid, data: &[u8]) -> Result<(), VerifyError> {
     let mh = cid.hash();
     let ok = match mh.code() {
         IDENTITY_CODE => mh.digest() == data,
         code => match HashAlg::from_code(code) {
-            Some(alg) => mh.size() == 32 && mh.digest() == alg.digest(data),
+            Some(alg) => {
+                let n = mh.digest().len();
+                (MIN_DIGEST_LEN..=32).contains(&n) && mh.digest() == &alg.digest(data)[..n]
+            }
             None => return Err(VerifyError::UnsupportedHash { cid: *cid, code }),
         },
     };
@@ -140,6 +148,33 @@ impl Block {
         let data = data.into();
         verify(&cid, &data)?;
         Ok(Block { cid, data })
+    }
+}
+
+#[cfg(test)]
+mod truncated_tests {
+    use super::*;
+
+    #[test]
+    fn truncated_digests_are_checked_at_their_length() {
+        let data = b"truncated digest block";
+        for alg in [HashAlg::Blake3, HashAlg::Sha2_256] {
+            let full = alg.digest(data);
+            for n in [20usize, 24, 31] {
+                let mh = Multihash::<64>::wrap(alg.code(), &full[..n]).unwrap();
+                let cid = Cid::new_v1(RAW, mh);
+                assert!(verify(&cid, data).is_ok(), "{n}");
+                assert!(matches!(
+                    verify(&cid, b"wrong"),
+                    Err(VerifyError::Mismatch(_))
+                ));
+            }
+            let short = Cid::new_v1(RAW, Multihash::<64>::wrap(alg.code(), &full[..8]).unwrap());
+            assert!(
+                verify(&short, data).is_err(),
+                "8-byte digests prove too little"
+            );
+        }
     }
 }
 

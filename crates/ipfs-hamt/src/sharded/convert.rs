@@ -46,7 +46,7 @@ fn normalize(key: &str, arrays: &indexmap::IndexMap<String, ArrayIndex>) -> Opti
     if let Some((path, parts)) = dotted_parts(key) {
         return v3_key(path, &parts);
     }
-    if let Some((path, parts)) = slash_parts(key, arrays) {
+    if let Some((path, _, parts)) = slash_parts(key, arrays) {
         return v3_key(path, &parts);
     }
     (key.starts_with("c/") || key.contains("/c/")).then(|| key.to_string())

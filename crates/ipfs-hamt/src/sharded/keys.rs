@@ -72,7 +72,7 @@ pub(crate) fn dotted_parts(key: &str) -> Option<(&str, Vec<&str>)> {
 pub(crate) fn slash_parts<'a, 'k>(
     key: &'k str,
     arrays: &'a indexmap::IndexMap<String, super::ArrayIndex>,
-) -> Option<(&'a String, Vec<&'k str>)> {
+) -> Option<(&'a String, &'a super::ArrayIndex, Vec<&'k str>)> {
     let mut by_len: Vec<(&String, &super::ArrayIndex)> = arrays.iter().collect();
     by_len.sort_by_key(|a| std::cmp::Reverse(a.0.len()));
     by_len.into_iter().find_map(|(apath, index)| {
@@ -83,7 +83,7 @@ pub(crate) fn slash_parts<'a, 'k>(
         };
         let parts: Vec<&str> = rest?.split('/').collect();
         (parts.len() == index.chunks_per_dim().len() && parts.iter().all(|p| is_decimal(p)))
-            .then_some((apath, parts))
+            .then_some((apath, index, parts))
     })
 }
 
@@ -204,9 +204,9 @@ impl Manifest {
             }
         }
         // Slash form.
-        if let Some((apath, parts)) = slash_parts(key, &self.arrays) {
+        if let Some((apath, index, parts)) = slash_parts(key, &self.arrays) {
             let coords = parse_parts(&parts)?;
-            self.arrays[apath.as_str()].validate(&coords)?;
+            index.validate(&coords)?;
             return Ok(Some(KeyKind::Chunk {
                 path: apath.clone(),
                 coords,

@@ -53,8 +53,9 @@ impl ShardedWriter {
             }
         }
         let cps = index.chunks_per_shard;
-        let mut new: Vec<ShardEntries> =
-            vec![vec![None; cps as usize]; resized.num_shards() as usize];
+        // Only shards that receive an entry are materialised: a grown index may have millions
+        // of empty shards.
+        let mut new: HashMap<u64, ShardEntries> = HashMap::new();
         for (&s, entries) in &old {
             for (k, e) in entries.iter().enumerate() {
                 let Some(cid) = e else { continue };
@@ -71,20 +72,26 @@ impl ShardedWriter {
                     continue;
                 }
                 let (ns, nk) = resized.shard_of(resized.linear(&coords));
-                new[ns as usize][nk as usize] = Some(*cid);
+                let shard = new.entry(ns).or_insert_with(|| vec![None; cps as usize]);
+                if let Some(slot) = shard.get_mut(nk as usize) {
+                    *slot = Some(*cid);
+                }
             }
         }
-        for (s, entries) in new.into_iter().enumerate() {
+        for (s, slot) in resized.shard_cids.iter_mut().enumerate() {
             let key = (vpath.clone(), s as u64);
             let old_cid = index.shard_cids.get(s).copied().flatten();
             let was_dirty = self.shards.get(&key).is_some_and(|c| c.dirty);
-            if entries.iter().all(Option::is_none) {
-                resized.shard_cids[s] = None;
+            let Some(entries) = new.remove(&(s as u64)) else {
+                // All null: no shard block.
+                *slot = None;
                 self.shards.remove(&key);
-            } else if old.get(&(s as u64)) == Some(&entries) && (old_cid.is_some() || was_dirty) {
-                resized.shard_cids[s] = old_cid;
+                continue;
+            };
+            if old.get(&(s as u64)) == Some(&entries) && (old_cid.is_some() || was_dirty) {
+                *slot = old_cid;
             } else {
-                resized.shard_cids[s] = None;
+                *slot = None;
                 self.shards.insert(
                     key,
                     CachedShard {

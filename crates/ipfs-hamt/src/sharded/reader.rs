@@ -317,23 +317,27 @@ impl ShardedReader {
 
     /// The CID stored for `key` (metadata document or chunk), or `None`.
     pub async fn get_pointer(&self, key: &str) -> Result<Option<Cid>> {
-        self.pointer(key, false).await
+        let k = self.inner.m.effective_read_key(key);
+        Ok(self.lookup(&k, false).await?.0)
     }
 
-    async fn pointer(&self, key: &str, ranged: bool) -> Result<Option<Cid>> {
-        let k = self.inner.m.effective_read_key(key);
-        let legacy = || self.inner.m.metadata.get(&k).copied();
-        let (path, coords) = match self.classify(&k)? {
-            None => return Ok(None),
-            Some(KeyKind::Metadata) => return Ok(legacy()),
+    /// The CID an effective read key `k` resolves to, and whether `k` is a metadata key.
+    async fn lookup(&self, k: &str, ranged: bool) -> Result<(Option<Cid>, bool)> {
+        let legacy = || self.inner.m.metadata.get(k).copied();
+        let (path, coords) = match self.classify(k)? {
+            None => return Ok((None, false)),
+            Some(KeyKind::Metadata) => return Ok((legacy(), true)),
             Some(KeyKind::Chunk { path, coords }) => (path, coords),
         };
         let Some((pos, index)) = self.array_pos(&path) else {
-            return Ok(legacy());
+            return Ok((legacy(), false));
         };
         let coords = index.validate(&coords).map_err(sharded)?;
         let (s, offset) = index.shard_of(index.linear(&coords));
-        Ok(self.entry(pos, s, offset, ranged).await?.or_else(legacy))
+        Ok((
+            self.entry(pos, s, offset, ranged).await?.or_else(legacy),
+            false,
+        ))
     }
 
     /// The value of `key`, or `None`.
@@ -341,14 +345,12 @@ impl ShardedReader {
         self.get_range(key, ByteRange::Full).await
     }
 
-    /// Part of the value of `key` (py-hamt slice semantics), or `None`.
+    /// Part of the value of `key` (py-hamt slice semantics), or `None`. Whole metadata
+    /// documents are cached.
     pub async fn get_range(&self, key: &str, range: ByteRange) -> Result<Option<Bytes>> {
-        let is_meta = matches!(
-            self.classify(&self.inner.m.effective_read_key(key)),
-            Ok(Some(KeyKind::Metadata))
-        );
-        if is_meta && range == ByteRange::Full {
-            let k = self.inner.m.effective_read_key(key);
+        let k = self.inner.m.effective_read_key(key);
+        let whole = range == ByteRange::Full;
+        if whole {
             if let Some(b) = self
                 .inner
                 .meta_cache
@@ -358,21 +360,17 @@ impl ShardedReader {
             {
                 return Ok(Some(b));
             }
-            let Some(cid) = self.inner.m.metadata.get(&k).copied() else {
-                return Ok(None);
-            };
-            let bytes = crate::value::read_value(self.inner.store.as_ref(), &cid, range).await?;
+        }
+        let (Some(cid), is_meta) = self.lookup(&k, !whole).await? else {
+            return Ok(None);
+        };
+        let bytes = crate::value::read_value(self.inner.store.as_ref(), &cid, range).await?;
+        if is_meta && whole {
             if let Ok(mut c) = self.inner.meta_cache.lock() {
                 c.insert(k, bytes.clone());
             }
-            return Ok(Some(bytes));
         }
-        match self.pointer(key, range != ByteRange::Full).await? {
-            None => Ok(None),
-            Some(cid) => crate::value::read_value(self.inner.store.as_ref(), &cid, range)
-                .await
-                .map(Some),
-        }
+        Ok(Some(bytes))
     }
 
     /// Whether `key` has a value (py-hamt's `exists`: chunk lookups read whole shards).

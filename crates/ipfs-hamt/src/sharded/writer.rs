@@ -537,17 +537,22 @@ impl ShardedWriter {
             Err(e) => return Ok(SetOutcome::Ignored(e)),
         };
         let mut cid = cid;
-        if kind == KeyKind::Metadata && self.m.version == Version::V2 {
-            let raw = self.load(&cid, ByteRange::Full).await?;
-            let stripped = self.strip_root_consolidated(key, raw.clone());
-            if stripped != raw {
-                cid = self.save(stripped, RAW).await?;
-            }
-        }
         if kind == KeyKind::Metadata {
-            if array_path_of_metadata_key(key).is_some() {
-                let raw = self.load(&cid, ByteRange::Full).await?;
-                self.register_array(key, &raw).await?;
+            let v2 = self.m.version == Version::V2;
+            let registers = array_path_of_metadata_key(key).is_some();
+            if v2 || registers {
+                // One read of the document serves both the stripping and the registration.
+                let mut raw = self.load(&cid, ByteRange::Full).await?;
+                if v2 {
+                    let stripped = self.strip_root_consolidated(key, raw.clone());
+                    if stripped != raw {
+                        cid = self.save(stripped.clone(), RAW).await?;
+                        raw = stripped;
+                    }
+                }
+                if registers {
+                    self.register_array(key, &raw).await?;
+                }
             }
             self.ensure_parent_groups(key).await?;
         }

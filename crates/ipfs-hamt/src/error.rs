@@ -92,6 +92,15 @@ pub enum Error {
         /// What the block looked like.
         reason: Box<str>,
     },
+    /// The external sort of a bulk build failed: a spill file could not be written, or one
+    /// read back was damaged.
+    #[error("bulk build spill {path}: {reason}")]
+    Spill {
+        /// The spill file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A value block could not be read as a file.
     #[error("cannot read value {cid}: {reason}")]
     BadValue {

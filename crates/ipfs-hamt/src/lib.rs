@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod bulk;
 pub mod crypt;
 pub mod dataset;
 pub mod range;

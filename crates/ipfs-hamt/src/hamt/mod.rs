@@ -117,6 +117,19 @@ impl HamtConfig {
         Ok(())
     }
 
+    /// The blocks that store the value `data` under these settings and the pointer to put in
+    /// the bucket: one raw block, or a UnixFS file for values over 1 MiB when
+    /// `unixfs_values` is set. Shared by [`Writer`] and the bulk builder so both name values
+    /// identically.
+    pub fn value_blocks(&self, data: bytes::Bytes) -> (Cid, Vec<crate::block::Block>) {
+        if self.unixfs_values {
+            crate::value::value_blocks(data, self.block_hash)
+        } else {
+            let block = crate::block::Block::new(crate::block::RAW, self.block_hash, data);
+            (block.cid, vec![block])
+        }
+    }
+
     /// Number of levels the key hash allows (hash length in bytes).
     pub(crate) fn max_depth(&self) -> usize {
         self.hasher.hash(b"").as_bytes().len()

@@ -18,13 +18,13 @@ use super::cache::NodeCache;
 use super::lookup::find_stored;
 use super::reader::Reader;
 use super::HamtConfig;
-use crate::block::{Block, DAG_CBOR, RAW};
+use crate::block::{Block, DAG_CBOR};
 use crate::error::{Error, Result};
 use crate::key_hash::KeyHash;
 use crate::node::{encode_id, Bucket, Entry, Link, Node, Slot};
 use crate::range::ByteRange;
 use crate::store::{BlockStore, SharedStore, StoreError};
-use crate::value::{decode_ipld, encode_ipld, read_value, value_blocks};
+use crate::value::{decode_ipld, encode_ipld, read_value};
 
 /// Builds and changes a HAMT. See the module docs.
 ///
@@ -260,12 +260,7 @@ impl Writer {
 
     /// Sets `key` to the bytes `value` (a raw block).
     pub async fn insert(&mut self, key: &str, value: impl Into<Bytes>) -> Result<()> {
-        let (cid, blocks) = if self.config.unixfs_values {
-            value_blocks(value.into(), self.config.block_hash)
-        } else {
-            let block = Block::new(RAW, self.config.block_hash, value.into());
-            (block.cid, vec![block])
-        };
+        let (cid, blocks) = self.config.value_blocks(value.into());
         self.buffer_values(blocks).await?;
         self.insert_pointer(key, cid).await
     }

@@ -1,0 +1,291 @@
+//! [`BulkHamtBuilder`]: a new HAMT from many keys with memory independent of their number.
+//!
+//! py-hamt's tree has a canonical shape: a slot at hash prefix `p` is a link iff more than
+//! `max_bucket_size` keys have hashes starting with `p`, else a bucket holding exactly those
+//! keys. So once the keys are sorted by hash, every node can be written bottom-up as the
+//! sorted stream passes it: a look-ahead of `max_bucket_size + 1` entries decides between
+//! bucket and link, and only the nodes on the current path (at most one per hash byte) are in
+//! memory. The keys are sorted with the external sort of [`super::extsort`].
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use cid::Cid;
+
+use super::extsort::{ExtSorter, Merged};
+use super::{BlockBatcher, BulkPhase, BulkProgress};
+use crate::block::{Block, DAG_CBOR};
+use crate::error::{Error, Result};
+use crate::hamt::HamtConfig;
+use crate::node::{encode_id, Bucket, Entry, Link, Node};
+use crate::store::SharedStore;
+
+/// Settings of a bulk build.
+#[derive(Debug, Clone)]
+pub struct BulkOptions {
+    /// Bytes of sort records kept in memory before a sorted run is written to disk.
+    pub memory_budget: usize,
+    /// Directory under which a private spill directory is made (removed when done).
+    pub spill_dir: PathBuf,
+}
+
+impl Default for BulkOptions {
+    fn default() -> Self {
+        BulkOptions {
+            memory_budget: 64 << 20,
+            spill_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// A progress callback, called at phase changes and every few thousand keys.
+pub type ProgressFn = Box<dyn FnMut(&BulkProgress) + Send>;
+
+/// Builds a new HAMT from a stream of keys, in any order, with flat memory. The root equals
+/// the root a [`crate::Writer`] with the same [`HamtConfig`] commits for the same keys
+/// (the last value added for a key wins, as with repeated inserts).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions};
+/// use ipfs_hamt::{HamtConfig, store::MemoryStore};
+/// let store = Arc::new(MemoryStore::new());
+/// let mut b = BulkHamtBuilder::new(store, HamtConfig::default(), BulkOptions::default()).unwrap();
+/// b.add("key-0", b"value-0".to_vec()).await.unwrap();
+/// let root = b.finish().await.unwrap();
+/// assert_eq!(root.to_string(), "bafyr4ihgo2rrdjny6xteslywfrhqdevjolhvzszryjktgygg6xhsxutoti");
+/// # });
+/// ```
+pub struct BulkHamtBuilder {
+    config: HamtConfig,
+    sorter: ExtSorter,
+    hash_len: usize,
+    values: BlockBatcher,
+    scratch: Vec<u8>,
+    progress: Option<ProgressFn>,
+    stats: BulkProgress,
+}
+
+impl std::fmt::Debug for BulkHamtBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkHamtBuilder")
+            .field("sorter", &self.sorter)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// Keys reported between progress calls.
+const PROGRESS_EVERY: u64 = 4096;
+
+/// One key of the sorted stream.
+struct Sorted {
+    hash: Vec<u8>,
+    key: String,
+    item: Vec<u8>,
+}
+
+impl BulkHamtBuilder {
+    /// A builder writing to `store` under `config`.
+    pub fn new(store: SharedStore, config: HamtConfig, options: BulkOptions) -> Result<Self> {
+        config.validate()?;
+        let hash_len = config.max_depth();
+        let values = BlockBatcher::new(store, &config);
+        Ok(BulkHamtBuilder {
+            sorter: ExtSorter::new(options.memory_budget, options.spill_dir),
+            hash_len,
+            values,
+            config,
+            scratch: Vec::new(),
+            progress: None,
+            stats: BulkProgress::default(),
+        })
+    }
+
+    /// Calls `f` with the counters at phase changes and every few thousand keys.
+    pub fn on_progress(&mut self, f: impl FnMut(&BulkProgress) + Send + 'static) {
+        self.progress = Some(Box::new(f));
+    }
+
+    fn report(&mut self) {
+        if let Some(f) = &mut self.progress {
+            f(&self.stats);
+        }
+    }
+
+    /// The counters so far.
+    pub fn progress(&self) -> &BulkProgress {
+        &self.stats
+    }
+
+    /// Sets `key` to the bytes `value`, stored exactly as [`crate::Writer::insert`] stores it.
+    pub async fn add(&mut self, key: &str, value: impl Into<Bytes>) -> Result<()> {
+        let (cid, blocks) = self.config.value_blocks(value.into());
+        for b in blocks {
+            self.values.push(b).await?;
+        }
+        self.add_pointer(key, cid)
+    }
+
+    /// Sets `key` to point at `value`, a block already stored (or added with this builder).
+    pub fn add_pointer(&mut self, key: &str, value: Cid) -> Result<()> {
+        let hash = self.config.hasher.hash(key.as_bytes());
+        let hash = hash.as_bytes();
+        if hash.len() != self.hash_len {
+            return Err(Error::InvalidConfig(format!(
+                "the bulk builder needs a fixed-length key hash: {} bytes for {key:?}, {} for \"\"",
+                hash.len(),
+                self.hash_len
+            )));
+        }
+        // Sort key: the hash, then the key (so a repeated key meets its earlier values).
+        self.scratch.clear();
+        self.scratch.extend_from_slice(hash);
+        self.scratch.extend_from_slice(key.as_bytes());
+        let item = encode_id(&value, self.config.ids);
+        self.sorter.push(&self.scratch, &item)?;
+        self.stats.keys_added += 1;
+        self.stats.runs = self.sorter.runs();
+        if self.stats.keys_added % PROGRESS_EVERY == 0 {
+            self.report();
+        }
+        Ok(())
+    }
+
+    /// Writes the remaining values, sorts the keys and writes the tree bottom-up; returns the
+    /// root CID (after a store sync, like [`crate::Writer::commit`]).
+    pub async fn finish(mut self) -> Result<Cid> {
+        self.values.flush().await?;
+        self.stats.phase = BulkPhase::Merging;
+        self.stats.runs = self.sorter.runs();
+        self.report();
+        let sorter = std::mem::replace(&mut self.sorter, ExtSorter::new(1, PathBuf::new()));
+        let merged = sorter.finish()?;
+        self.stats.phase = BulkPhase::Building;
+        self.report();
+        let root = self.build(merged).await?;
+        self.stats.phase = BulkPhase::Done;
+        self.report();
+        Ok(root)
+    }
+
+    /// Reads the next sorted key into `ahead`; false at the end.
+    fn pull(&self, merged: &mut Merged, ahead: &mut VecDeque<Sorted>) -> Result<bool> {
+        let Some((mut sort_key, item)) = merged.next_record()? else {
+            return Ok(false);
+        };
+        let key_bytes = sort_key.split_off(self.hash_len.min(sort_key.len()));
+        let key = String::from_utf8(key_bytes).map_err(|_| Error::Spill {
+            path: PathBuf::new(),
+            reason: "a sorted key is not UTF-8".into(),
+        })?;
+        ahead.push_back(Sorted {
+            hash: sort_key,
+            key,
+            item,
+        });
+        Ok(true)
+    }
+
+    fn encode(&self, node: &Node) -> Result<Block> {
+        let bytes = node
+            .encode_with(&mut std::iter::empty(), self.config.ids)
+            .map_err(|e| Error::Value(e.to_string()))?;
+        Ok(Block::new(DAG_CBOR, self.config.block_hash, bytes))
+    }
+
+    /// Writes the node on top of `stack` and links it from its parent.
+    async fn close_top(
+        &mut self,
+        stack: &mut Vec<Node>,
+        path: &mut Vec<u8>,
+        nodes: &mut BlockBatcher,
+    ) -> Result<()> {
+        let (Some(node), Some(idx)) = (stack.pop(), path.pop()) else {
+            return Ok(());
+        };
+        let block = self.encode(&node)?;
+        let cid = block.cid;
+        nodes.push(block).await?;
+        self.stats.nodes_written += 1;
+        if let Some(parent) = stack.last_mut() {
+            parent.set_link(idx, Link::Stored(cid));
+        }
+        Ok(())
+    }
+
+    async fn build(&mut self, mut merged: Merged) -> Result<Cid> {
+        let max = self.config.max_bucket_size;
+        let mut nodes = BlockBatcher::new(self.values.store().clone(), &self.config);
+        let mut ahead: VecDeque<Sorted> = VecDeque::with_capacity(max + 1);
+        let mut done = false;
+        // stack[d] is the node being filled at depth d; path[d] is the slot of stack[d + 1]
+        // in stack[d], so path is the hash prefix of the deepest open node.
+        let mut stack = vec![Node::default()];
+        let mut path: Vec<u8> = Vec::new();
+        loop {
+            while !done && ahead.len() < max + 1 {
+                done = !self.pull(&mut merged, &mut ahead)?;
+            }
+            let Some(front) = ahead.front() else {
+                break;
+            };
+            // Close the nodes the next key is not below.
+            while stack.len() > 1 && front.hash[..path.len()] != path[..] {
+                self.close_top(&mut stack, &mut path, &mut nodes).await?;
+            }
+            let d = path.len();
+            let prefix = &front.hash[..=d];
+            let count = ahead
+                .iter()
+                .take(max + 1)
+                .take_while(|e| &e.hash[..=d] == prefix)
+                .count();
+            let idx = front.hash[d];
+            if count <= max {
+                let group: Vec<Sorted> = ahead.drain(..count).collect();
+                let mut entries: Vec<Entry<'_>> = group
+                    .iter()
+                    .map(|s| Entry {
+                        key: &s.key,
+                        item: &s.item,
+                    })
+                    .collect();
+                if let Some(node) = stack.last_mut() {
+                    node.set_bucket(idx, &Bucket::encode(&mut entries));
+                }
+                let before = self.stats.keys_placed / PROGRESS_EVERY;
+                self.stats.keys_placed += count as u64;
+                if self.stats.keys_placed / PROGRESS_EVERY != before {
+                    self.report();
+                }
+            } else {
+                // More than `max` keys share this prefix: a child node, unless the hash is
+                // used up (the Writer's error for the same keys).
+                if d + 1 >= self.hash_len {
+                    return Err(Error::HashExhausted {
+                        key: front.key.clone(),
+                        depth: d + 1,
+                    });
+                }
+                path.push(idx);
+                stack.push(Node::default());
+            }
+        }
+        while stack.len() > 1 {
+            self.close_top(&mut stack, &mut path, &mut nodes).await?;
+        }
+        // Children are all written before the root, then the store is synced: a crash
+        // before this point leaves only unreferenced blocks.
+        nodes.flush().await?;
+        let root = self.encode(stack.first().unwrap_or(&Node::default()))?;
+        let cid = root.cid;
+        let store = nodes.store().clone();
+        store.put(root).await?;
+        store.sync().await?;
+        self.stats.nodes_written += 1;
+        Ok(cid)
+    }
+}

@@ -31,6 +31,9 @@ const IO_BUF: usize = 64 << 10;
 /// One merged record: its sort key and payload.
 pub type Record = (Vec<u8>, Vec<u8>);
 
+/// A record with its sequence number (its age: larger is newer).
+type SeqRecord = (Vec<u8>, Vec<u8>, u64);
+
 /// Distinguishes the spill directories of sorters in one process.
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -335,7 +338,7 @@ impl RunReader {
         })
     }
 
-    fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>> {
+    fn next(&mut self) -> Result<Option<SeqRecord>> {
         if self.left == 0 {
             // The count says the run is over: anything after it is damage.
             let mut extra = [0u8; 1];
@@ -441,7 +444,7 @@ impl Merger {
         Ok(())
     }
 
-    fn next(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>, u64)>> {
+    fn next(&mut self) -> Result<Option<SeqRecord>> {
         let Some(mut best) = self.heap.pop() else {
             return Ok(None);
         };

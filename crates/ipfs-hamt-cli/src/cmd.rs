@@ -16,6 +16,7 @@ use ipfs_hamt::store::{BlockStore, CarStore, SharedStore, StoreError};
 use ipfs_hamt::{ByteRange, Cid, HamtConfig};
 use serde_json::json;
 
+use crate::bulk_import::{self, BulkMode};
 use crate::sharded_cmd::{self, ImportLayout};
 use crate::stores::{self, is_cid, require_root_arg};
 use crate::{progress, walk, CryptOpts, StoreOpts, TreeOpts};
@@ -78,6 +79,7 @@ pub(crate) fn println(text: impl std::fmt::Display) -> Result<()> {
     print(&format!("{text}\n"))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn import(
     opts: &StoreOpts,
     dir: &Path,
@@ -86,15 +88,33 @@ pub async fn import(
     json: bool,
     crypt: &CryptOpts,
     layout: &ImportLayout,
+    bulk: BulkMode,
 ) -> Result<()> {
     let cipher = cipher(crypt)?;
     layout.validate(cipher.is_some())?;
-    let mut files = walk::regular_files(dir)?;
-    if layout.writes_directly() {
-        // As zarr writes: every array's metadata before its chunks.
-        files.sort_by_key(|f| !sharded_cmd::is_metadata_key(&f.key));
+    if bulk == BulkMode::Always && layout.writes_directly() {
+        bail!("--bulk always builds a new tree: it does not work with --group, --into or --sharded-version 1");
     }
-    let total: u64 = files.iter().map(|f| f.len).sum();
+    // The walk streams: a small directory is listed whole and imported with the incremental
+    // writer; past the threshold the bulk builder takes over, and the rest of the walk is
+    // never held in memory.
+    let threshold = match bulk {
+        _ if layout.writes_directly() => usize::MAX,
+        BulkMode::Never => usize::MAX,
+        BulkMode::Always => 0,
+        BulkMode::Auto => bulk_import::AUTO_THRESHOLD,
+    };
+    let mut walker = walk::Walker::new(dir)?;
+    let mut first = Vec::new();
+    let mut more = false;
+    for entry in walker.by_ref() {
+        first.push(entry?);
+        if first.len() > threshold {
+            more = true;
+            break;
+        }
+    }
+    let use_bulk = more || (bulk == BulkMode::Always);
     let config = HamtConfig {
         value_batch_bytes: usize::try_from(batch_bytes).unwrap_or(usize::MAX),
         ..config(tree)?
@@ -129,6 +149,75 @@ pub async fn import(
     } else {
         store.clone()
     };
+    let imported = if use_bulk {
+        let source = bulk_import::Source {
+            first,
+            rest: walker,
+        };
+        bulk_import::import(hamt_store.clone(), config, source, cipher.as_ref(), layout).await?
+    } else {
+        import_incremental(
+            &store,
+            &hamt_store,
+            config,
+            first,
+            dir,
+            cipher.as_ref(),
+            layout,
+        )
+        .await?
+    };
+    let mut root = imported.root;
+    if layout.is_sharded() && !layout.writes_directly() {
+        root = sharded_cmd::convert_hamt(
+            hamt_store,
+            root,
+            store,
+            layout.chunks_per_shard,
+            imported.files,
+        )
+        .await?;
+    }
+    if let Some(car) = &car {
+        car.finish(root)?;
+    }
+    if json {
+        let key = if car.is_some() {
+            "car"
+        } else if on_node {
+            "node"
+        } else {
+            "store"
+        };
+        let v = json!({
+            "root": root.to_string(),
+            "files": imported.files,
+            "bytes": imported.bytes,
+            key: target,
+        });
+        println(v)
+    } else {
+        println(root)
+    }
+}
+
+/// `import` of a listed directory with the incremental writer (small inputs, and sharded
+/// imports that write keys one by one).
+async fn import_incremental(
+    store: &SharedStore,
+    hamt_store: &SharedStore,
+    config: HamtConfig,
+    mut files: Vec<walk::FileEntry>,
+    dir: &Path,
+    cipher: Option<&ValueCipher>,
+    layout: &ImportLayout,
+) -> Result<bulk_import::Imported> {
+    files.sort_by(|a, b| a.key.cmp(&b.key));
+    if layout.writes_directly() {
+        // As zarr writes: every array's metadata before its chunks.
+        files.sort_by_key(|f| !sharded_cmd::is_metadata_key(&f.key));
+    }
+    let total: u64 = files.iter().map(|f| f.len).sum();
     let mut writer = if layout.writes_directly() {
         sharded_cmd::direct_writer(store.clone(), dir, layout).await?
     } else {
@@ -156,49 +245,22 @@ pub async fn import(
         let (key, data) = item?;
         let key = layout.key(key);
         let len = data.len() as u64;
-        match &cipher {
+        match cipher {
             Some(c) => c.insert(&mut writer, &key, &data).await?,
             None => writer.insert(&key, data).await?,
         }
         bar.inc_item(len);
     }
     reader.await.context("file reader thread failed")?;
-    let mut root = writer.commit().await?;
+    let root = writer.commit().await?;
     bar.finish();
-    if layout.is_sharded() && !layout.writes_directly() {
-        root = sharded_cmd::convert_hamt(
-            hamt_store,
-            root,
-            store,
-            layout.chunks_per_shard,
-            files.len() as u64,
-        )
-        .await?;
-    }
-    if let Some(car) = &car {
-        car.finish(root)?;
-    }
-    if json {
-        let key = if car.is_some() {
-            "car"
-        } else if on_node {
-            "node"
-        } else {
-            "store"
-        };
-        let v = json!({
-            "root": root.to_string(),
-            "files": files.len(),
-            "bytes": total,
-            key: target,
-        });
-        println(v)
-    } else {
-        println(root)
-    }
+    Ok(bulk_import::Imported {
+        root,
+        files: files.len() as u64,
+        bytes: total,
+    })
 }
 
-/// Resolves `[CID] X` positionals: two are a CID and X; one is X (only with --car).
 fn cid_and_arg<T>(
     opts: &StoreOpts,
     first: String,

@@ -17,6 +17,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use ipfs_hamt::ByteRange;
 
+mod bulk_import;
 mod cmd;
 mod listing;
 mod progress;
@@ -132,6 +133,11 @@ enum Cmd {
         crypt: CryptOpts,
         #[command(flatten)]
         layout: sharded_cmd::ImportLayout,
+        /// Build the tree with the bulk builder (external sort, tree written bottom-up:
+        /// memory stays flat however many files): `auto` does so past
+        /// a threshold of files, `always` and `never` force the choice. The root is the same.
+        #[arg(long, value_enum, default_value_t = bulk_import::BulkMode::Auto)]
+        bulk: bulk_import::BulkMode,
     },
     /// The same dataset in the other layout, pointing at the same value blocks (nothing is
     /// copied): `--to sharded` is py-hamt's convert_hamt_to_sharded (same root); `--to hamt`
@@ -372,7 +378,8 @@ async fn run(cli: Cli) -> Result<()> {
             json,
             crypt,
             layout,
-        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt, &layout).await,
+            bulk,
+        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt, &layout, bulk).await,
         Cmd::Convert {
             cid,
             to,

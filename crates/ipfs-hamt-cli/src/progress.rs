@@ -67,3 +67,10 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+impl Progress {
+    /// A handle on the bar, for callbacks that outlive a borrow.
+    pub fn handle(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+}

@@ -14,41 +14,84 @@ pub struct FileEntry {
     pub len: u64,
 }
 
-/// Every regular file under `root` (symlinks are not followed), sorted by key.
-pub fn regular_files(root: &Path) -> Result<Vec<FileEntry>> {
-    let meta =
-        std::fs::metadata(root).with_context(|| format!("cannot read {}", root.display()))?;
-    if !meta.is_dir() {
-        bail!("{} is not a directory", root.display());
+/// The regular files under a directory (symlinks are not followed), one at a time and in no particular order: memory
+/// holds only the directories still to list, not every path (a bulk import of millions of
+/// files does not need them sorted).
+pub struct Walker {
+    root: PathBuf,
+    /// Directories not yet opened.
+    stack: Vec<PathBuf>,
+    /// The directory being listed.
+    current: Option<(PathBuf, std::fs::ReadDir)>,
+}
+
+impl Walker {
+    /// A walk of `root`, which must be a directory.
+    pub fn new(root: &Path) -> Result<Self> {
+        let meta =
+            std::fs::metadata(root).with_context(|| format!("cannot read {}", root.display()))?;
+        if !meta.is_dir() {
+            bail!("{} is not a directory", root.display());
+        }
+        Ok(Walker {
+            root: root.to_path_buf(),
+            stack: vec![root.to_path_buf()],
+            current: None,
+        })
     }
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
-        for entry in entries {
+
+    fn step(&mut self) -> Result<Option<FileEntry>> {
+        loop {
+            let Some((dir, entries)) = &mut self.current else {
+                let Some(dir) = self.stack.pop() else {
+                    return Ok(None);
+                };
+                let entries = std::fs::read_dir(&dir)
+                    .with_context(|| format!("cannot list {}", dir.display()))?;
+                self.current = Some((dir, entries));
+                continue;
+            };
+            let Some(entry) = entries.next() else {
+                self.current = None;
+                continue;
+            };
             let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
             let path = entry.path();
             let ft = entry
                 .file_type()
                 .with_context(|| format!("cannot stat {}", path.display()))?;
             if ft.is_dir() {
-                stack.push(path);
+                self.stack.push(path);
             } else if ft.is_file() {
                 let len = entry
                     .metadata()
                     .with_context(|| format!("cannot stat {}", path.display()))?
                     .len();
-                out.push(FileEntry {
-                    key: key_of(root, &path)?,
+                return Ok(Some(FileEntry {
+                    key: key_of(&self.root, &path)?,
                     path,
                     len,
-                });
+                }));
             }
         }
     }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
+}
+
+impl Iterator for Walker {
+    type Item = Result<FileEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.step() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => None,
+            Err(e) => {
+                // One error ends the walk.
+                self.stack.clear();
+                self.current = None;
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 fn key_of(root: &Path, path: &Path) -> Result<String> {

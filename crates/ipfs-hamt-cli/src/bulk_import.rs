@@ -1,0 +1,106 @@
+//! `import` of large directories with the bulk builder: the walk streams, a reader thread
+//! stays a few files ahead, values are written as they come, and the tree is written
+//! bottom-up after an external sort of the keys, so memory does not grow with the number of
+//! files.
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase};
+use ipfs_hamt::crypt::ValueCipher;
+use ipfs_hamt::store::SharedStore;
+use ipfs_hamt::{Cid, HamtConfig};
+
+use crate::progress;
+use crate::sharded_cmd::ImportLayout;
+use crate::walk::{FileEntry, Walker};
+
+/// Files above which `--bulk auto` switches to the bulk builder. Below it the incremental
+/// writer is as fast and its memory is small anyway (see BENCHMARKS.md, "Bulk import").
+pub const AUTO_THRESHOLD: usize = 20_000;
+
+/// `--bulk`: when `import` uses the bulk builder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum BulkMode {
+    /// Past a threshold of files.
+    #[default]
+    Auto,
+    /// Always (a new HAMT, or a plain sharded import).
+    Always,
+    /// Never: the incremental writer.
+    Never,
+}
+
+/// What an import wrote.
+pub struct Imported {
+    /// The HAMT root.
+    pub root: Cid,
+    /// Files imported.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// The files to import: those listed before the switch, then the rest of the walk.
+pub struct Source {
+    /// Already listed.
+    pub first: Vec<FileEntry>,
+    /// Not yet listed.
+    pub rest: Walker,
+}
+
+/// Imports every file of `source` into a new HAMT in `store` with the bulk builder.
+pub async fn import(
+    store: SharedStore,
+    config: HamtConfig,
+    source: Source,
+    cipher: Option<&ValueCipher>,
+    layout: &ImportLayout,
+) -> Result<Imported> {
+    let mut builder = BulkHamtBuilder::new(store, config, BulkOptions::default())?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(64);
+    let reader = tokio::task::spawn_blocking(move || {
+        let Source { first, rest } = source;
+        for entry in first.into_iter().map(Ok).chain(rest) {
+            let item = entry.and_then(|f| {
+                std::fs::read(&f.path)
+                    .with_context(|| format!("cannot read {}", f.path.display()))
+                    .map(|data| (f.key, data))
+            });
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut bar = progress::spinner(None, "files read");
+    let (mut files, mut bytes) = (0u64, 0u64);
+    while let Some(item) = rx.recv().await {
+        let (key, data) = item?;
+        let key = layout.key(key);
+        let len = data.len() as u64;
+        match cipher {
+            Some(c) => builder.add(&key, c.seal(&data)?).await?,
+            None => builder.add(&key, data).await?,
+        }
+        files += 1;
+        bytes += len;
+        bar.inc_item(len);
+    }
+    reader.await.context("file reader thread failed")?;
+    let handle = bar.handle();
+    builder.on_progress(move |p| {
+        let msg = match p.phase {
+            BulkPhase::Adding => return,
+            BulkPhase::Merging => format!("{files} files read; merging {} sorted runs", p.runs),
+            BulkPhase::Building => format!(
+                "writing the tree: {}/{files} keys placed, {} nodes written",
+                p.keys_placed, p.nodes_written
+            ),
+            BulkPhase::Done => format!("{} keys, {} nodes written", p.keys_placed, p.nodes_written),
+        };
+        handle.set_message(msg);
+    });
+    let root = builder.finish().await?;
+    bar.finish();
+    Ok(Imported { root, files, bytes })
+}

@@ -66,6 +66,7 @@ pub struct BulkHamtBuilder {
     scratch: Vec<u8>,
     progress: Option<ProgressFn>,
     stats: BulkProgress,
+    options: BulkOptions,
 }
 
 impl std::fmt::Debug for BulkHamtBuilder {
@@ -94,7 +95,8 @@ impl BulkHamtBuilder {
         let hash_len = config.max_depth();
         let values = BlockBatcher::new(store, &config);
         Ok(BulkHamtBuilder {
-            sorter: ExtSorter::new(options.memory_budget, options.spill_dir),
+            sorter: ExtSorter::new(options.memory_budget, options.spill_dir.clone()),
+            options,
             hash_len,
             values,
             config,
@@ -158,6 +160,25 @@ impl BulkHamtBuilder {
     /// root CID (after a store sync, like [`crate::Writer::commit`]).
     pub async fn finish(mut self) -> Result<Cid> {
         self.values.flush().await?;
+        let merged = self.merge()?;
+        let root = self.build(merged, None).await?;
+        self.stats.phase = BulkPhase::Done;
+        self.report();
+        root.ok_or_else(|| Error::Value("bulk build wrote no root".into()))
+    }
+
+    /// Writes the remaining values and merges the sorted runs.
+    pub(crate) async fn finish_values(&mut self) -> Result<()> {
+        self.values.flush().await
+    }
+
+    /// The sort budget and spill directory (for the sorts that follow the HAMT's).
+    pub(crate) fn options(&self) -> &BulkOptions {
+        &self.options
+    }
+
+    /// Merges the sorted runs (after [`Self::finish_values`]) and enters the build phase.
+    pub(crate) fn merge(&mut self) -> Result<Merged> {
         self.stats.phase = BulkPhase::Merging;
         self.stats.runs = self.sorter.runs();
         self.report();
@@ -165,10 +186,16 @@ impl BulkHamtBuilder {
         let merged = sorter.finish()?;
         self.stats.phase = BulkPhase::Building;
         self.report();
-        let root = self.build(merged).await?;
+        Ok(merged)
+    }
+
+    /// Walks the tree's shape without writing nodes, calling `on_place` for every key with
+    /// its position in py-hamt's `keys()` order (see [`order_key`]), its key and id item.
+    pub(crate) async fn place(&mut self, merged: Merged, on_place: &mut OnPlace<'_>) -> Result<()> {
+        self.build(merged, Some(on_place)).await?;
         self.stats.phase = BulkPhase::Done;
         self.report();
-        Ok(root)
+        Ok(())
     }
 
     /// Reads the next sorted key into `ahead`; false at the end.
@@ -216,7 +243,14 @@ impl BulkHamtBuilder {
         Ok(())
     }
 
-    async fn build(&mut self, mut merged: Merged) -> Result<Cid> {
+    /// Builds the tree from the sorted stream. With `on_place`, only the shape is computed
+    /// (nothing is written, no root is returned) and every key is reported instead.
+    async fn build(
+        &mut self,
+        mut merged: Merged,
+        mut on_place: Option<&mut OnPlace<'_>>,
+    ) -> Result<Option<Cid>> {
+        let write = on_place.is_none();
         let max = self.config.max_bucket_size;
         let mut nodes = BlockBatcher::new(self.values.store().clone(), &self.config);
         let mut ahead: VecDeque<Sorted> = VecDeque::with_capacity(max + 1);
@@ -233,8 +267,12 @@ impl BulkHamtBuilder {
                 break;
             };
             // Close the nodes the next key is not below.
-            while stack.len() > 1 && front.hash[..path.len()] != path[..] {
-                self.close_top(&mut stack, &mut path, &mut nodes).await?;
+            while !path.is_empty() && front.hash[..path.len()] != path[..] {
+                if write {
+                    self.close_top(&mut stack, &mut path, &mut nodes).await?;
+                } else {
+                    path.pop();
+                }
             }
             let d = path.len();
             let prefix = &front.hash[..=d];
@@ -253,8 +291,19 @@ impl BulkHamtBuilder {
                         item: &s.item,
                     })
                     .collect();
-                if let Some(node) = stack.last_mut() {
-                    node.set_bucket(idx, &Bucket::encode(&mut entries));
+                let bytes = Bucket::encode(&mut entries);
+                match &mut on_place {
+                    // `encode` sorted the entries into the bucket's (canonical) order.
+                    Some(f) => {
+                        for (j, e) in entries.iter().enumerate() {
+                            f(&order_key(&path, idx, j), e.key, e.item)?;
+                        }
+                    }
+                    None => {
+                        if let Some(node) = stack.last_mut() {
+                            node.set_bucket(idx, &bytes);
+                        }
+                    }
                 }
                 let before = self.stats.keys_placed / PROGRESS_EVERY;
                 self.stats.keys_placed += count as u64;
@@ -271,8 +320,13 @@ impl BulkHamtBuilder {
                     });
                 }
                 path.push(idx);
-                stack.push(Node::default());
+                if write {
+                    stack.push(Node::default());
+                }
             }
+        }
+        if !write {
+            return Ok(None);
         }
         while stack.len() > 1 {
             self.close_top(&mut stack, &mut path, &mut nodes).await?;
@@ -286,6 +340,78 @@ impl BulkHamtBuilder {
         store.put(root).await?;
         store.sync().await?;
         self.stats.nodes_written += 1;
-        Ok(cid)
+        Ok(Some(cid))
+    }
+}
+
+/// Receives every placed key: its [`order_key`], the key and its id item.
+pub(crate) type OnPlace<'a> = dyn FnMut(&[u8], &str, &[u8]) -> Result<()> + Send + 'a;
+
+/// A byte string that sorts keys into py-hamt's read-only `keys()` order (a pre-order walk
+/// that yields a node's buckets in slot order, then visits its children last slot first), for
+/// a key at position `j` of the bucket in slot `slot` of the node at hash prefix `path`.
+pub(crate) fn order_key(path: &[u8], slot: u8, j: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(path.len() * 2 + 6);
+    for &p in path {
+        // 1 after 0: a node's own buckets come before its children; 255 - p: last slot first.
+        k.extend_from_slice(&[1, 255 - p]);
+    }
+    k.extend_from_slice(&[0, slot]);
+    k.extend_from_slice(&(j as u32).to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::TryStreamExt;
+
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::{Reader, Writer};
+
+    /// Sorting by `order_key` gives exactly the reader's `keys()` order of the same tree.
+    #[test]
+    fn order_key_is_the_readers_key_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for (n, mbs) in [(0, 4), (1, 1), (300, 1), (2000, 4), (700, 16)] {
+                let config = HamtConfig {
+                    max_bucket_size: mbs,
+                    ..HamtConfig::default()
+                };
+                let store = Arc::new(MemoryStore::new());
+                let mut w = Writer::new(store.clone(), config.clone()).unwrap();
+                let mut b =
+                    BulkHamtBuilder::new(store.clone(), config.clone(), BulkOptions::default())
+                        .unwrap();
+                for i in 0..n {
+                    let k = format!("k{i}");
+                    w.insert(&k, vec![1]).await.unwrap();
+                    b.add(&k, vec![1]).await.unwrap();
+                }
+                let root = w.commit().await.unwrap();
+                let want: Vec<String> = Reader::new(store, root, config)
+                    .unwrap()
+                    .keys()
+                    .try_collect()
+                    .await
+                    .unwrap();
+                let mut placed = Vec::new();
+                let mut f = |o: &[u8], k: &str, _: &[u8]| -> Result<()> {
+                    placed.push((o.to_vec(), k.to_string()));
+                    Ok(())
+                };
+                b.finish_values().await.unwrap();
+                let merged = b.merge().unwrap();
+                b.place(merged, &mut f).await.unwrap();
+                placed.sort();
+                let got: Vec<String> = placed.into_iter().map(|(_, k)| k).collect();
+                assert_eq!(got, want, "n {n} mbs {mbs}");
+            }
+        });
     }
 }

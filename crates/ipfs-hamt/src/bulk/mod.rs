@@ -3,12 +3,15 @@
 //! The incremental [`crate::Writer`] keeps every changed node in memory until commit, so its
 //! memory grows with the dataset. A bulk build instead sorts the keys with an external sort
 //! ([`extsort`]) and writes the tree bottom-up as the sorted stream passes, holding only the
-//! nodes on the current path. The result is the same root.
+//! nodes on the current path. The result is the same root. [`BulkShardedBuilder`] does the
+//! same for py-hamt's HAMT -> sharded conversion of a new dataset.
 
 pub mod extsort;
 mod hamt;
+mod sharded;
 
 pub use hamt::{BulkHamtBuilder, BulkOptions, ProgressFn};
+pub use sharded::BulkShardedBuilder;
 
 use crate::block::Block;
 use crate::error::{Error, Result};

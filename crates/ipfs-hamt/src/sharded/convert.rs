@@ -20,7 +20,7 @@ pub struct ConvertError(pub String);
 
 const SUFFIXES: [&str; 5] = ["zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata"];
 
-fn is_metadata(key: &str) -> bool {
+pub(crate) fn is_metadata(key: &str) -> bool {
     SUFFIXES.iter().any(|s| key.ends_with(s))
 }
 
@@ -39,7 +39,10 @@ fn v3_key(path: &str, parts: &[&str]) -> Option<String> {
 
 /// The v3 chunk key a HAMT key becomes (`None` for metadata and unplaceable keys). Unlike the
 /// store's own parsing, a dotted key needs no array index (py-hamt's converter rule).
-fn normalize(key: &str, arrays: &indexmap::IndexMap<String, ArrayIndex>) -> Option<String> {
+pub(crate) fn normalize(
+    key: &str,
+    arrays: &indexmap::IndexMap<String, ArrayIndex>,
+) -> Option<String> {
     if is_metadata(key) {
         return None;
     }

@@ -30,13 +30,14 @@
 //! # Ok::<(), ipfs_hamt::Error>(()) }).unwrap();
 //! ```
 
-mod convert;
+pub(crate) mod convert;
 mod geometry;
 mod keys;
 mod listing;
 mod manifest;
 mod meta;
 mod ops;
+pub(crate) mod placement;
 mod reader;
 pub mod shard;
 mod stats;

@@ -485,7 +485,10 @@ impl ShardedWriter {
     }
 
     /// Classifies a key for a write: v2 parse errors become `Ok(None)` (the write is dropped).
-    fn classify_for_write(&self, key: &str) -> Result<std::result::Result<KeyKind, ShardedError>> {
+    pub(crate) fn classify_for_write(
+        &self,
+        key: &str,
+    ) -> Result<std::result::Result<KeyKind, ShardedError>> {
         match self.m.classify(key) {
             Ok(k) => Ok(Ok(k)),
             Err(e @ (ShardedError::Invalid(_) | ShardedError::Index(_)))

@@ -1,0 +1,170 @@
+//! A bulk build at scale: N generated keys with 100-byte values into the disk store (or the
+//! memory store), timing each phase and reporting the peak RSS.
+//!
+//! ```sh
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --store /tmp/bs/blocks.redb
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --memory
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --store S --writer
+//! ```
+//!
+//! Options: `--keys N` (default 1,000,000), `--value-bytes B` (100), `--budget MIB` (sort
+//! memory, 64), `--spill DIR` (default: the temp dir), `--bucket-size M` (4), `--writer` (the
+//! incremental `Writer` instead, for comparison), `--memory` (no disk store). Keys are
+//! `key/{i}`, values `value-{i}-` padded with `x`, so every value is a distinct block. The
+//! store must be new (the disk size is reported as bytes per key).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase};
+use ipfs_hamt::store::{DiskStore, MemoryStore, SharedStore};
+use ipfs_hamt::{HamtConfig, Writer};
+
+struct Args {
+    keys: u64,
+    value_bytes: usize,
+    budget_mib: usize,
+    spill: Option<String>,
+    store: Option<String>,
+    bucket: usize,
+    writer: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        keys: 1_000_000,
+        value_bytes: 100,
+        budget_mib: 64,
+        spill: None,
+        store: None,
+        bucket: 4,
+        writer: false,
+    };
+    let mut it = std::env::args().skip(1);
+    let mut memory = false;
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
+        let num = |s: String| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
+        match flag.as_str() {
+            "--keys" => a.keys = num(val()?)?,
+            "--value-bytes" => a.value_bytes = num(val()?)? as usize,
+            "--budget" => a.budget_mib = num(val()?)? as usize,
+            "--bucket-size" => a.bucket = num(val()?)? as usize,
+            "--spill" => a.spill = Some(val()?),
+            "--store" => a.store = Some(val()?),
+            "--writer" => a.writer = true,
+            "--memory" => memory = true,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if a.store.is_none() && !memory {
+        return Err("pass --store PATH (a new disk store) or --memory".into());
+    }
+    Ok(a)
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Bytes on disk under `path`: a store file, or every file of a store directory.
+fn disk_bytes(path: &std::path::Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| disk_bytes(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+fn value(i: u64, len: usize) -> Vec<u8> {
+    let mut v = format!("value-{i}-").into_bytes();
+    v.resize(len.max(v.len()), b'x');
+    v
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()?;
+    rt.block_on(async move {
+        let (store, disk): (SharedStore, Option<Arc<DiskStore>>) = match &args.store {
+            Some(p) => {
+                let d = Arc::new(DiskStore::open(p)?);
+                (d.clone(), Some(d))
+            }
+            None => (Arc::new(MemoryStore::new()), None),
+        };
+        let config = HamtConfig {
+            max_bucket_size: args.bucket,
+            ..HamtConfig::default()
+        };
+        let start = Instant::now();
+        let root = if args.writer {
+            let mut w = Writer::new(store.clone(), config)?;
+            for i in 0..args.keys {
+                w.insert(&format!("key/{i}"), value(i, args.value_bytes))
+                    .await?;
+            }
+            println!("inserted: {:.2} s", start.elapsed().as_secs_f64());
+            w.commit().await?
+        } else {
+            let options = BulkOptions {
+                memory_budget: args.budget_mib << 20,
+                spill_dir: args
+                    .spill
+                    .clone()
+                    .map(Into::into)
+                    .unwrap_or_else(std::env::temp_dir),
+            };
+            let mut b = BulkHamtBuilder::new(store.clone(), config, options)?;
+            for i in 0..args.keys {
+                b.add(&format!("key/{i}"), value(i, args.value_bytes))
+                    .await?;
+            }
+            println!(
+                "added (values written, {} runs spilled): {:.2} s",
+                b.progress().runs,
+                start.elapsed().as_secs_f64()
+            );
+            let t = start;
+            b.on_progress(move |p| {
+                if matches!(p.phase, BulkPhase::Building | BulkPhase::Done) {
+                    println!(
+                        "{:?} at {:.2} s ({} nodes)",
+                        p.phase,
+                        t.elapsed().as_secs_f64(),
+                        p.nodes_written
+                    );
+                }
+            });
+            b.finish().await?
+        };
+        let secs = start.elapsed().as_secs_f64();
+        println!("root {root}");
+        println!(
+            "{} keys in {secs:.2} s: {:.0} keys/s; peak RSS {:.0} MiB",
+            args.keys,
+            args.keys as f64 / secs,
+            peak_rss_mib().unwrap_or(f64::NAN)
+        );
+        if let Some(d) = disk {
+            let st = d.stats().await?;
+            let file = disk_bytes(d.path());
+            println!(
+                "store: {} blocks, {} bytes of blocks, file {} bytes = {:.0} B/key",
+                st.blocks,
+                st.bytes,
+                file,
+                file as f64 / args.keys.max(1) as f64
+            );
+        }
+        Ok(())
+    })
+}

@@ -5,8 +5,9 @@
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
-use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase};
+use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase, BulkProgress, BulkShardedBuilder};
 use ipfs_hamt::crypt::ValueCipher;
+use ipfs_hamt::sharded::ShardedConfig;
 use ipfs_hamt::store::SharedStore;
 use ipfs_hamt::{Cid, HamtConfig};
 
@@ -32,8 +33,10 @@ pub enum BulkMode {
 
 /// What an import wrote.
 pub struct Imported {
-    /// The HAMT root.
+    /// The root: the HAMT's, or with `sharded` the sharded store's.
     pub root: Cid,
+    /// True when `root` is already the sharded store (no conversion left to do).
+    pub sharded: bool,
     /// Files imported.
     pub files: u64,
     /// Their bytes.
@@ -48,7 +51,38 @@ pub struct Source {
     pub rest: Walker,
 }
 
-/// Imports every file of `source` into a new HAMT in `store` with the bulk builder.
+/// The HAMT builder, or the sharded one for a plain `--layout sharded` import.
+enum Builder {
+    Hamt(BulkHamtBuilder),
+    Sharded(BulkShardedBuilder),
+}
+
+impl Builder {
+    async fn add(&mut self, key: &str, value: bytes::Bytes) -> ipfs_hamt::Result<()> {
+        match self {
+            Builder::Hamt(b) => b.add(key, value).await,
+            Builder::Sharded(b) => b.add(key, value).await,
+        }
+    }
+
+    fn on_progress(&mut self, f: impl FnMut(&BulkProgress) + Send + 'static) {
+        match self {
+            Builder::Hamt(b) => b.on_progress(f),
+            Builder::Sharded(b) => b.on_progress(f),
+        }
+    }
+
+    async fn finish(self) -> ipfs_hamt::Result<Cid> {
+        match self {
+            Builder::Hamt(b) => b.finish().await,
+            Builder::Sharded(b) => b.finish().await,
+        }
+    }
+}
+
+/// Imports every file of `source` into `store` with a bulk builder: a new HAMT, or with
+/// `--layout sharded` (and no --group/--into) directly the sharded store py-hamt's converter
+/// would make of that HAMT (the HAMT itself is never written).
 pub async fn import(
     store: SharedStore,
     config: HamtConfig,
@@ -56,7 +90,18 @@ pub async fn import(
     cipher: Option<&ValueCipher>,
     layout: &ImportLayout,
 ) -> Result<Imported> {
-    let mut builder = BulkHamtBuilder::new(store, config, BulkOptions::default())?;
+    let sharded = layout.is_sharded();
+    let mut builder = if sharded {
+        Builder::Sharded(BulkShardedBuilder::new(
+            store,
+            config,
+            layout.chunks_per_shard,
+            ShardedConfig::default(),
+            BulkOptions::default(),
+        )?)
+    } else {
+        Builder::Hamt(BulkHamtBuilder::new(store, config, BulkOptions::default())?)
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(64);
     let reader = tokio::task::spawn_blocking(move || {
         let Source { first, rest } = source;
@@ -80,7 +125,7 @@ pub async fn import(
         let len = data.len() as u64;
         match cipher {
             Some(c) => builder.add(&key, c.seal(&data)?).await?,
-            None => builder.add(&key, data).await?,
+            None => builder.add(&key, data.into()).await?,
         }
         files += 1;
         bytes += len;
@@ -102,5 +147,10 @@ pub async fn import(
     });
     let root = builder.finish().await?;
     bar.finish();
-    Ok(Imported { root, files, bytes })
+    Ok(Imported {
+        root,
+        sharded,
+        files,
+        bytes,
+    })
 }

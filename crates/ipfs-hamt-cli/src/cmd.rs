@@ -142,8 +142,9 @@ pub async fn import(
             (opened.store, None, target)
         }
     };
-    // The sharded layout is py-hamt's conversion of the directory's HAMT: the HAMT's nodes
-    // stay in memory, its value blocks are the sharded store's.
+    // The sharded layout is py-hamt's conversion of the directory's HAMT. The incremental
+    // path builds that HAMT with its nodes in memory (its value blocks are the sharded
+    // store's) and converts it; the bulk path writes the sharded store directly.
     let hamt_store = if layout.is_sharded() && !layout.writes_directly() {
         sharded_cmd::conversion_store(&store)
     } else {
@@ -154,7 +155,7 @@ pub async fn import(
             first,
             rest: walker,
         };
-        bulk_import::import(hamt_store.clone(), config, source, cipher.as_ref(), layout).await?
+        bulk_import::import(store.clone(), config, source, cipher.as_ref(), layout).await?
     } else {
         import_incremental(
             &store,
@@ -168,7 +169,7 @@ pub async fn import(
         .await?
     };
     let mut root = imported.root;
-    if layout.is_sharded() && !layout.writes_directly() {
+    if layout.is_sharded() && !layout.writes_directly() && !imported.sharded {
         root = sharded_cmd::convert_hamt(
             hamt_store,
             root,
@@ -256,6 +257,7 @@ async fn import_incremental(
     bar.finish();
     Ok(bulk_import::Imported {
         root,
+        sharded: false,
         files: files.len() as u64,
         bytes: total,
     })

@@ -133,9 +133,9 @@ enum Cmd {
         crypt: CryptOpts,
         #[command(flatten)]
         layout: sharded_cmd::ImportLayout,
-        /// Build the tree with the bulk builder (external sort, tree written bottom-up:
-        /// memory stays flat however many files): `auto` does so past
-        /// a threshold of files, `always` and `never` force the choice. The root is the same.
+        /// Build with the bulk builder (external sort, tree or shards written as the sorted
+        /// stream passes: memory stays flat however many files): `auto` does so past a
+        /// threshold of files, `always` and `never` force the choice. The root is the same.
         #[arg(long, value_enum, default_value_t = bulk_import::BulkMode::Auto)]
         bulk: bulk_import::BulkMode,
     },

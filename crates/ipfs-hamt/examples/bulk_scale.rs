@@ -5,15 +5,23 @@
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --store /tmp/bs/blocks.redb
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --memory
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --store S --writer
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --null
 //! ```
 //!
 //! Options: `--keys N` (default 1,000,000), `--value-bytes B` (100), `--budget MIB` (sort
 //! memory, 64), `--spill DIR` (default: the temp dir), `--bucket-size M` (4), `--writer` (the
-//! incremental `Writer` instead, for comparison), `--memory` (no disk store). Keys are
+//! incremental `Writer` instead, for comparison), `--memory` (no disk store), `--null` (a
+//! store that drops every block: the builder's own speed and memory). Keys are
 //! `key/{i}`, values `value-{i}-` padded with `x`, so every value is a distinct block. The
 //! store must be new (the disk size is reported as bytes per key).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use bytes::Bytes;
+use ipfs_hamt::block::Block;
+use ipfs_hamt::store::BlockStore;
+use ipfs_hamt::{Cid, StoreError};
 use std::time::Instant;
 
 use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase};
@@ -28,6 +36,7 @@ struct Args {
     store: Option<String>,
     bucket: usize,
     writer: bool,
+    null: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +48,7 @@ fn parse() -> Result<Args, String> {
         store: None,
         bucket: 4,
         writer: false,
+        null: false,
     };
     let mut it = std::env::args().skip(1);
     let mut memory = false;
@@ -54,6 +64,10 @@ fn parse() -> Result<Args, String> {
             "--store" => a.store = Some(val()?),
             "--writer" => a.writer = true,
             "--memory" => memory = true,
+            "--null" => {
+                memory = true;
+                a.null = true;
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -61,6 +75,27 @@ fn parse() -> Result<Args, String> {
         return Err("pass --store PATH (a new disk store) or --memory".into());
     }
     Ok(a)
+}
+
+/// A store that keeps nothing (counts what it was given): the builder alone.
+#[derive(Default)]
+struct NullStore {
+    blocks: AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl BlockStore for NullStore {
+    async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        Err(StoreError::NotFound(*cid))
+    }
+    async fn has(&self, _cid: &Cid) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
+        self.blocks
+            .fetch_add(blocks.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -99,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let d = Arc::new(DiskStore::open(p)?);
                 (d.clone(), Some(d))
             }
+            None if args.null => (Arc::new(NullStore::default()), None),
             None => (Arc::new(MemoryStore::new()), None),
         };
         let config = HamtConfig {
@@ -134,8 +170,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 start.elapsed().as_secs_f64()
             );
             let t = start;
+            let mut last = BulkPhase::Adding;
             b.on_progress(move |p| {
-                if matches!(p.phase, BulkPhase::Building | BulkPhase::Done) {
+                // Once per phase (the callback also runs every few thousand keys).
+                if p.phase != last {
+                    last = p.phase;
                     println!(
                         "{:?} at {:.2} s ({} nodes)",
                         p.phase,

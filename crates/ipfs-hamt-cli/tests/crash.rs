@@ -78,7 +78,12 @@ fn import_survives_sigkill() {
         } else {
             store.clone()
         };
-        let mut child = import(&data, &target)
+        let mut c = import(&data, &target);
+        if it % 2 == 1 {
+            // Every other kill lands in a bulk build (values, then nodes, then the root).
+            c.args(["--bulk", "always"]);
+        }
+        let mut child = c
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -125,7 +130,8 @@ fn import_survives_sigkill() {
         reruns.push((*it, data.clone(), fresh_import(data, "fresh-last.redb")));
     }
     for (it, data, reference) in reruns {
-        let root = cli.ok(&["import", &data, "--store", &store]);
+        let bulk = if it % 2 == 1 { "always" } else { "never" };
+        let root = cli.ok(&["import", &data, "--store", &store, "--bulk", bulk]);
         assert_eq!(root.trim(), reference, "re-run of iteration {it}");
         let out = cli.ok(&["verify", &reference, "--store", &store]);
         assert!(out.contains("0 missing, 0 corrupt"), "{out}");

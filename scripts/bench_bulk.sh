@@ -5,6 +5,7 @@
 # store. Prints wall time, keys/s, peak RSS and disk bytes per key; deletes its data at the end.
 #
 #   scripts/bench_bulk.sh [WORKDIR] [SCALE_KEYS]
+#   SIZES="2000 20000" scripts/bench_bulk.sh      # other import sizes (default 100000 1000000)
 #
 # WORKDIR (default target/bench-bulk) needs about 5 GB for the 1M files plus the stores;
 # SCALE_KEYS (default 10000000) is the size of the bulk_scale runs.
@@ -56,7 +57,7 @@ run_import() { # DIR N MODE
 echo "load: $(uptime)"
 echo "| run | time | rate | peak RSS | disk |"
 echo "|---|---|---|---|---|"
-for n in 100000 1000000; do
+for n in ${SIZES:-100000 1000000}; do
     gen "$work/files-$n" "$n"
     # One untimed pass warms the page cache (the walk and the reads are part of the import).
     cat "$work/files-$n"/*/* >/dev/null

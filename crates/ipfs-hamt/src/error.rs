@@ -94,7 +94,7 @@ pub enum Error {
     },
     /// The external sort of a bulk build failed: a spill file could not be written, or one
     /// read back was damaged.
-    #[error("bulk build spill {path}: {reason}")]
+    #[error("bulk build sort failed: {reason}{}", in_path(.path))]
     Spill {
         /// The spill file or directory.
         path: std::path::PathBuf,
@@ -109,6 +109,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+}
+
+/// " (in PATH)" for a spill error that names a file, else nothing.
+fn in_path(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!(" (in {})", path.display())
+    }
 }
 
 /// Shorthand for results of this crate.

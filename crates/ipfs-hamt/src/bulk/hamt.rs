@@ -60,7 +60,8 @@ pub type ProgressFn = Box<dyn FnMut(&BulkProgress) + Send>;
 /// ```
 pub struct BulkHamtBuilder {
     config: HamtConfig,
-    sorter: ExtSorter,
+    /// `None` once the keys have been merged.
+    sorter: Option<ExtSorter>,
     hash_len: usize,
     values: BlockBatcher,
     scratch: Vec<u8>,
@@ -95,7 +96,10 @@ impl BulkHamtBuilder {
         let hash_len = config.max_depth();
         let values = BlockBatcher::new(store, &config);
         Ok(BulkHamtBuilder {
-            sorter: ExtSorter::new(options.memory_budget, options.spill_dir.clone()),
+            sorter: Some(ExtSorter::new(
+                options.memory_budget,
+                options.spill_dir.clone(),
+            )),
             options,
             hash_len,
             values,
@@ -147,9 +151,14 @@ impl BulkHamtBuilder {
         self.scratch.extend_from_slice(hash);
         self.scratch.extend_from_slice(key.as_bytes());
         let item = encode_id(&value, self.config.ids);
-        self.sorter.push(&self.scratch, &item)?;
+        let Some(sorter) = &mut self.sorter else {
+            return Err(Error::Value(format!(
+                "cannot add {key:?}: the bulk build has started"
+            )));
+        };
+        sorter.push(&self.scratch, &item)?;
         self.stats.keys_added += 1;
-        self.stats.runs = self.sorter.runs();
+        self.stats.runs = sorter.runs();
         if self.stats.keys_added % PROGRESS_EVERY == 0 {
             self.report();
         }
@@ -167,7 +176,7 @@ impl BulkHamtBuilder {
         root.ok_or_else(|| Error::Value("bulk build wrote no root".into()))
     }
 
-    /// Writes the remaining values and merges the sorted runs.
+    /// Writes the remaining values and waits for them.
     pub(crate) async fn finish_values(&mut self) -> Result<()> {
         self.values.flush().await
     }
@@ -179,10 +188,13 @@ impl BulkHamtBuilder {
 
     /// Merges the sorted runs (after [`Self::finish_values`]) and enters the build phase.
     pub(crate) fn merge(&mut self) -> Result<Merged> {
+        let sorter = self
+            .sorter
+            .take()
+            .ok_or_else(|| Error::Value("the bulk build was already merged".into()))?;
         self.stats.phase = BulkPhase::Merging;
-        self.stats.runs = self.sorter.runs();
+        self.stats.runs = sorter.runs();
         self.report();
-        let sorter = std::mem::replace(&mut self.sorter, ExtSorter::new(1, PathBuf::new()));
         let merged = sorter.finish()?;
         self.stats.phase = BulkPhase::Building;
         self.report();

@@ -6,17 +6,21 @@
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --memory
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --store S --writer
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --null
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --null --sharded 6250
 //! ```
 //!
 //! Options: `--keys N` (default 1,000,000), `--value-bytes B` (100), `--budget MIB` (sort
 //! memory, 64), `--spill DIR` (default: the temp dir), `--bucket-size M` (4), `--writer` (the
 //! incremental `Writer` instead, for comparison), `--memory` (no disk store), `--null` (a
-//! store that drops every block: the builder's own speed and memory). Keys are
+//! store that drops every block but JSON documents: the builder's own speed and memory),
+//! `--sharded CPS` (a `BulkShardedBuilder` with CPS chunks per shard: an array `arr` of shape
+//! `[keys]` with one-element chunks, its `zarr.json` first, then chunk keys `arr/c/{i}`). Keys are
 //! `key/{i}`, values `value-{i}-` padded with `x`, so every value is a distinct block. The
 //! store must be new (the disk size is reported as bytes per key).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ipfs_hamt::block::Block;
@@ -24,7 +28,8 @@ use ipfs_hamt::store::BlockStore;
 use ipfs_hamt::{Cid, StoreError};
 use std::time::Instant;
 
-use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase};
+use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase, BulkShardedBuilder};
+use ipfs_hamt::sharded::ShardedConfig;
 use ipfs_hamt::store::{DiskStore, MemoryStore, SharedStore};
 use ipfs_hamt::{HamtConfig, Writer};
 
@@ -37,6 +42,7 @@ struct Args {
     bucket: usize,
     writer: bool,
     null: bool,
+    sharded: Option<u64>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -49,6 +55,7 @@ fn parse() -> Result<Args, String> {
         bucket: 4,
         writer: false,
         null: false,
+        sharded: None,
     };
     let mut it = std::env::args().skip(1);
     let mut memory = false;
@@ -63,6 +70,7 @@ fn parse() -> Result<Args, String> {
             "--spill" => a.spill = Some(val()?),
             "--store" => a.store = Some(val()?),
             "--writer" => a.writer = true,
+            "--sharded" => a.sharded = Some(num(val()?)?),
             "--memory" => memory = true,
             "--null" => {
                 memory = true;
@@ -77,23 +85,40 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-/// A store that keeps nothing (counts what it was given): the builder alone.
+/// A store that keeps nothing but JSON documents (the sharded build reads the array's
+/// `zarr.json` back), and counts what it was given: the builder alone.
 #[derive(Default)]
 struct NullStore {
     blocks: AtomicU64,
+    json: Mutex<HashMap<Cid, Bytes>>,
 }
 
 #[async_trait::async_trait]
 impl BlockStore for NullStore {
     async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        Err(StoreError::NotFound(*cid))
+        let json = self
+            .json
+            .lock()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        json.get(cid).cloned().ok_or(StoreError::NotFound(*cid))
     }
-    async fn has(&self, _cid: &Cid) -> Result<bool, StoreError> {
-        Ok(false)
+    async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let json = self
+            .json
+            .lock()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(json.contains_key(cid))
     }
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
         self.blocks
             .fetch_add(blocks.len() as u64, Ordering::Relaxed);
+        let mut json = self
+            .json
+            .lock()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        for b in blocks.into_iter().filter(|b| b.data.first() == Some(&b'{')) {
+            json.insert(b.cid, b.data);
+        }
         Ok(())
     }
 }
@@ -142,7 +167,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..HamtConfig::default()
         };
         let start = Instant::now();
-        let root = if args.writer {
+        let options = BulkOptions {
+            memory_budget: args.budget_mib << 20,
+            spill_dir: args
+                .spill
+                .clone()
+                .map(Into::into)
+                .unwrap_or_else(std::env::temp_dir),
+        };
+        let root = if let Some(cps) = args.sharded {
+            let mut b =
+                BulkShardedBuilder::new(store.clone(), config, cps, ShardedConfig::default(), options)?;
+            let meta = format!(
+                r#"{{"zarr_format": 3, "node_type": "array", "shape": [{}], "chunk_grid": {{"name": "regular", "configuration": {{"chunk_shape": [1]}}}}}}"#,
+                args.keys
+            );
+            b.add("arr/zarr.json", meta.into_bytes()).await?;
+            for i in 0..args.keys {
+                b.add(&format!("arr/c/{i}"), value(i, args.value_bytes)).await?;
+            }
+            println!("added: {:.2} s", start.elapsed().as_secs_f64());
+            b.finish().await?
+        } else if args.writer {
             let mut w = Writer::new(store.clone(), config)?;
             for i in 0..args.keys {
                 w.insert(&format!("key/{i}"), value(i, args.value_bytes))
@@ -151,14 +197,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("inserted: {:.2} s", start.elapsed().as_secs_f64());
             w.commit().await?
         } else {
-            let options = BulkOptions {
-                memory_budget: args.budget_mib << 20,
-                spill_dir: args
-                    .spill
-                    .clone()
-                    .map(Into::into)
-                    .unwrap_or_else(std::env::temp_dir),
-            };
             let mut b = BulkHamtBuilder::new(store.clone(), config, options)?;
             for i in 0..args.keys {
                 b.add(&format!("key/{i}"), value(i, args.value_bytes))

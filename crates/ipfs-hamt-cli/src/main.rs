@@ -19,6 +19,7 @@ use ipfs_hamt::ByteRange;
 
 mod bulk_import;
 mod cmd;
+mod import_cmd;
 mod listing;
 mod progress;
 mod serve;
@@ -379,7 +380,7 @@ async fn run(cli: Cli) -> Result<()> {
             crypt,
             layout,
             bulk,
-        } => cmd::import(o, &dir, tree, batch_bytes, json, &crypt, &layout, bulk).await,
+        } => import_cmd::import(o, &dir, tree, batch_bytes, json, &crypt, &layout, bulk).await,
         Cmd::Convert {
             cid,
             to,

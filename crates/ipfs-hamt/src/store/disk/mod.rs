@@ -48,6 +48,8 @@ mod lock;
 mod segment;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gc;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -17,7 +17,9 @@ pub fn index_err(dir: &Path, e: fjall::Error) -> StoreError {
             StoreError::io(format!("index {}", dir.display()), e)
         }
         other => StoreError::Corrupt(format!(
-            "index {} is damaged or not an ipfs-hamt index: {other:?}",
+            "index {} is damaged or not an ipfs-hamt index: {other:?} (the block data is in the \
+             segment files: move the index directory away and reopen to rebuild it by a scan; \
+             pins must then be added again)",
             dir.display()
         )),
     }

@@ -67,7 +67,7 @@ async fn read_value(
 }
 
 /// Writes `text` to stdout.
-fn print(text: &str) -> Result<()> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -105,6 +105,7 @@ pub async fn import(
         bail!("import writes one store: pass --car or --kubo, not both");
     }
     let on_node = stores::uses_node(opts);
+    let mut opened_disk = None;
     let (store, car, target): (SharedStore, Option<Arc<CarStore>>, String) = match &opts.car {
         Some(out) => {
             let car = Arc::new(
@@ -119,7 +120,9 @@ pub async fn import(
                 Some(_) => opened.label.clone(),
                 None => stores::disk_path(opts)?.display().to_string(),
             };
-            (opened.store, None, target)
+            let store = opened.store.clone();
+            opened_disk = Some(opened);
+            (store, None, target)
         }
     };
     // The sharded layout is py-hamt's conversion of the directory's HAMT: the HAMT's nodes
@@ -177,6 +180,14 @@ pub async fn import(
     }
     if let Some(car) = &car {
         car.finish(root)?;
+    }
+    if let Some(opened) = &opened_disk {
+        // `--into ROOT` derives the new root from ROOT: the pin moves.
+        let old = match &layout.into {
+            Some(c) => Some(stores::parse_cid(c)?),
+            None => None,
+        };
+        crate::pins::pin_root(opened, opts, old.as_ref(), &root).await?;
     }
     if json {
         let key = if car.is_some() {
@@ -331,7 +342,9 @@ pub async fn put(
         Some(c) => c.insert(&mut w, key, &data).await?,
         None => w.insert(key, data).await?,
     }
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    crate::pins::pin_root(&s, opts, Some(&root), &new).await?;
+    println(new)
 }
 
 pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Result<()> {
@@ -340,7 +353,9 @@ pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Resul
     let root = s.root(Some(cid)).await?;
     let mut w = DatasetWriter::open(s.store.clone(), root, &DatasetConfig::hamt(config)).await?;
     w.remove(key).await?;
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    crate::pins::pin_root(&s, opts, Some(&root), &new).await?;
+    println(new)
 }
 
 pub async fn stat(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()> {
@@ -616,6 +631,12 @@ pub async fn car_import(opts: &StoreOpts, input: &Path, json: bool) -> Result<()
     s.store.sync().await?;
     bar.finish();
     let roots = car.roots();
+    for r in &roots {
+        // A CAR's root may be absent from it (a partial CAR): only roots present are pinned.
+        if s.store.has(r).await? {
+            crate::pins::pin_root(&s, opts, None, r).await?;
+        }
+    }
     if json {
         let v = json!({
             "roots": roots.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
@@ -738,6 +759,7 @@ pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
         local.store.put_many(batch).await?;
     }
     local.store.sync().await?;
+    crate::pins::pin_root(&local, opts, None, &root).await?;
     bar.finish();
     eprintln!(
         "pulled {fetched_blocks} blocks ({fetched_bytes} bytes) of {root} from {label} into {} \

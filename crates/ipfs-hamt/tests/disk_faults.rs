@@ -325,7 +325,11 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
             all.into_iter().step_by(4).collect()
         };
         for (name, damage) in picked {
-            cases.push((format!("{}: {name}", target.display()), target.clone(), damage));
+            cases.push((
+                format!("{}: {name}", target.display()),
+                target.clone(),
+                damage,
+            ));
         }
     }
     for (name, target, damage) in cases {

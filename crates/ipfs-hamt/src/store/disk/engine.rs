@@ -121,7 +121,11 @@ impl Engine {
             }
         }
         let active = segments[&last].clone();
-        let dirty = segments.values().filter(|s| s.id >= wm.seg).cloned().collect();
+        let dirty = segments
+            .values()
+            .filter(|s| s.id >= wm.seg)
+            .cloned()
+            .collect();
         let state = WriteState {
             active,
             end,

@@ -5,7 +5,10 @@ use std::path::Path;
 use crate::store::StoreError;
 
 /// A closure mapping an I/O error to [`StoreError::Io`] with `what` and the path.
-pub fn io_err<'a>(path: &'a Path, what: &'static str) -> impl Fn(std::io::Error) -> StoreError + 'a {
+pub fn io_err<'a>(
+    path: &'a Path,
+    what: &'static str,
+) -> impl Fn(std::io::Error) -> StoreError + 'a {
     move |e| StoreError::io(format!("{what} {}", path.display()), e)
 }
 

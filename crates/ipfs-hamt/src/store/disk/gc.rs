@@ -217,10 +217,7 @@ pub fn collect(engine: &Engine) -> Result<GcReport, StoreError> {
 }
 
 /// Checks every indexed block (see [`DiskStore::verify_all`](super::DiskStore::verify_all)).
-pub fn verify_all(
-    engine: &Engine,
-    mut progress: impl FnMut(u64),
-) -> Result<DiskCheck, StoreError> {
+pub fn verify_all(engine: &Engine, mut progress: impl FnMut(u64)) -> Result<DiskCheck, StoreError> {
     let mut st = engine.lock_state()?;
     engine.flush(&mut st, false)?;
     let mut check = DiskCheck {

@@ -182,11 +182,11 @@ impl Index {
         let read = |k: &str| -> Result<u64, StoreError> {
             match self.meta.get(k).map_err(self.e())? {
                 None => Ok(0),
-                Some(v) => Ok(u64::from_le_bytes(
-                    v.as_ref()
-                        .try_into()
-                        .map_err(|_| corrupt(&self.dir, "a counter is malformed"))?,
-                )),
+                Some(v) => {
+                    Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
+                        corrupt(&self.dir, "a counter is malformed")
+                    })?))
+                }
             }
         };
         Ok(DiskStats {
@@ -271,8 +271,8 @@ mod tests {
             offset: 16,
             len: 3,
         };
-        let cid = crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1])
-            .cid;
+        let cid =
+            crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1]).cid;
         {
             let ix = Index::open(dir.path()).unwrap();
             ix.apply(Change {

@@ -4,8 +4,8 @@ use crate::block::{HashAlg, VerifyError, DAG_CBOR, RAW};
 use crate::store::BlockStore;
 use redb::{Database, TableDefinition};
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -513,7 +513,11 @@ fn dir_size(dir: &Path) -> u64 {
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let m = e.metadata().unwrap();
-        n += if m.is_dir() { dir_size(&e.path()) } else { m.len() };
+        n += if m.is_dir() {
+            dir_size(&e.path())
+        } else {
+            m.len()
+        };
     }
     n
 }

@@ -40,7 +40,10 @@ async fn gc_keeps_what_pins_reach_and_frees_the_rest() {
     let s = DiskStore::open(&path).unwrap();
     // Pinned DAG: root -> (mid -> leaves 0..10), leaf 10. Unpinned: another DAG and loose leaves.
     let leaves: Vec<Block> = (0..11).map(|i| raw(i, 1000)).collect();
-    let mid = node("mid", &leaves[..10].iter().map(|b| b.cid).collect::<Vec<_>>());
+    let mid = node(
+        "mid",
+        &leaves[..10].iter().map(|b| b.cid).collect::<Vec<_>>(),
+    );
     let root = node("root", &[mid.cid, leaves[10].cid]);
     let junk: Vec<Block> = (100..150).map(|i| raw(i, 2000)).collect();
     let junk_root = node("junk", &[junk[0].cid, leaves[0].cid]);
@@ -90,7 +93,7 @@ async fn gc_keeps_unsynced_writes_and_pin_update_moves_the_pin() {
     let v1 = node("v1", &[raw(1, 10).cid]);
     s.put_many(vec![v1.clone(), raw(1, 10)]).await.unwrap();
     s.pin_add(&v1.cid).await.unwrap(); // syncs
-    // Written, not yet synced (an import in progress): kept.
+                                       // Written, not yet synced (an import in progress): kept.
     let pending = raw(2, 10);
     s.put(pending.clone()).await.unwrap();
     assert_eq!(s.gc().await.unwrap().blocks, 0);
@@ -222,7 +225,10 @@ async fn an_interrupted_migration_is_redone_or_finished() {
     std::fs::rename(&backup, &path).unwrap();
     std::fs::write(
         tmp.join("MIGRATION-COMPLETE"),
-        std::path::absolute(&path).unwrap().as_os_str().as_encoded_bytes(),
+        std::path::absolute(&path)
+            .unwrap()
+            .as_os_str()
+            .as_encoded_bytes(),
     )
     .unwrap();
     let s = DiskStore::open(&path).unwrap();

@@ -2,8 +2,9 @@
 //! The holder writes its pid and command line into the file, so that a refused process can
 //! say who holds the store. The lock dies with its process (a SIGKILL releases it).
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::store::StoreError;
@@ -24,9 +25,9 @@ pub fn acquire(store: &Path) -> Result<StoreLock, StoreError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| StoreError::io(format!("opening store lock {}", path.display()), e))?;
-    match file.try_lock() {
+    match try_lock(&file) {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim().replace('\n', " ");
@@ -41,7 +42,7 @@ pub fn acquire(store: &Path) -> Result<StoreLock, StoreError> {
                 store.display()
             )));
         }
-        Err(TryLockError::Error(e)) => {
+        Err(e) => {
             return Err(StoreError::io(
                 format!("locking store {}", path.display()),
                 e,
@@ -54,4 +55,15 @@ pub fn acquire(store: &Path) -> Result<StoreLock, StoreError> {
     let _ = file.rewind();
     let _ = write!(file, "pid {}: {}", std::process::id(), cmd.join(" "));
     Ok(StoreLock { _file: file })
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: an exclusive lock tied to this open file, never waiting.
+fn try_lock(file: &File) -> std::io::Result<()> {
+    // SAFETY: flock on a descriptor this `File` owns; no memory is involved.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

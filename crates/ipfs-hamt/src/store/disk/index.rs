@@ -107,9 +107,11 @@ impl Index {
         })
         .map_err(|_| corrupt(dir, "the index is damaged (it failed an internal check)"))?
         .map_err(e)?;
+        // The journal need not reach the OS at every batch: the store's own watermark and
+        // segments are the record of what was written (see the module doc).
         let part = |name| {
-            ks.open_partition(name, PartitionCreateOptions::default())
-                .map_err(e)
+            let o = PartitionCreateOptions::default().manual_journal_persist(true);
+            ks.open_partition(name, o).map_err(e)
         };
         Ok(Index {
             blocks: part("blocks")?,

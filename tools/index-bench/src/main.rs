@@ -6,7 +6,8 @@
 //! ```
 //! DESIGN is `redb` (a redb B-tree holding only locations, batches sorted, one transaction
 //! per batch, durable one in 20 and at the end) or `fjall` (the fjall LSM tree, one write batch
-//! per batch, journal persisted at the end). Run each design in its own process so that the
+//! per batch, journal persisted at the end), or `fjall-compacted` (the same, lookups after a
+//! major compaction). Run each design in its own process so that the
 //! peak RSS (VmHWM) is its own. Prints one line of `key=value` pairs.
 //!
 //! "Cold" lookups first evict the index files from the page cache with
@@ -42,6 +43,7 @@ trait Index {
     fn finish(&mut self);
     fn get(&self, k: &[u8]) -> Option<Vec<u8>>;
     fn reopen(self: Box<Self>, dir: &Path) -> Box<dyn Index>;
+    fn compact(&mut self) {}
 }
 
 struct Redb {
@@ -124,6 +126,9 @@ impl Index for Fjall {
     fn get(&self, k: &[u8]) -> Option<Vec<u8>> {
         self.part.get(k).unwrap().map(|v| v.to_vec())
     }
+    fn compact(&mut self) {
+        self.part.major_compact().unwrap();
+    }
     fn reopen(self: Box<Self>, dir: &Path) -> Box<dyn Index> {
         drop(self);
         // fjall flushes and compacts in background threads; give them a moment to stop.
@@ -204,7 +209,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut idx: Box<dyn Index> = match args[1].as_str() {
         "redb" => Box::new(Redb::open(&dir)),
-        "fjall" => Box::new(Fjall::open(&dir)),
+        "fjall" | "fjall-compacted" => Box::new(Fjall::open(&dir)),
         other => panic!("unknown design {other}"),
     };
     let t = Instant::now();
@@ -225,6 +230,13 @@ fn main() {
     }
     idx.finish();
     let secs = t.elapsed().as_secs_f64();
+    let mut compact_s = 0.0;
+    if args[1] == "fjall-compacted" {
+        // Lookups against a fully compacted tree (one sorted run), as after a quiet period.
+        let t = Instant::now();
+        idx.compact();
+        compact_s = t.elapsed().as_secs_f64();
+    }
     let (warm50, warm99) = {
         // Warm: one pass to load, then measure.
         lookups(&*idx, n, 7);
@@ -236,7 +248,7 @@ fn main() {
     println!(
         "design={} n={n} insert_s={secs:.1} insert_per_s={:.0} peak_rss_mb={} \
          index_apparent_mb={} index_alloc_mb={} bytes_per_entry={:.1} \
-         warm_p50_us={warm50:.1} warm_p99_us={warm99:.1} cold_p50_us={cold50:.1} cold_p99_us={cold99:.1}",
+         compact_s={compact_s:.1} warm_p50_us={warm50:.1} warm_p99_us={warm99:.1} cold_p50_us={cold50:.1} cold_p99_us={cold99:.1}",
         args[1],
         n as f64 / secs,
         peak_rss_mb(),

@@ -209,7 +209,18 @@ impl Engine {
     pub fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         let key = cid.hash().to_bytes();
         let loc = self.locate(&key)?.ok_or(StoreError::NotFound(*cid))?;
-        let data = self.read_at(&loc, key.len())?;
+        let data = match self.read_at(&loc, key.len()) {
+            Ok(data) => data,
+            Err(e) => {
+                let gone = self.segments.read().is_ok_and(|m| !m.contains_key(&loc.seg));
+                if !gone {
+                    return Err(e);
+                }
+                // A gc moved the block and deleted its old segment since the lookup: look again.
+                let loc = self.locate(&key)?.ok_or(StoreError::NotFound(*cid))?;
+                self.read_at(&loc, key.len())?
+            }
+        };
         verify(cid, &data)?;
         Ok(Bytes::from(data))
     }

@@ -329,16 +329,17 @@ fn is_identity(cid: &Cid) -> bool {
     cid.hash().code() == crate::block::IDENTITY_CODE
 }
 
+/// Reads run on the calling task, not on the blocking pool: an index lookup and a read from the
+/// page cache take microseconds, less than the hand-off to another thread (measured in
+/// BENCHMARKS.md); a read that misses the cache holds its worker thread for one disk read.
 #[async_trait]
 impl BlockStore for DiskStore {
     async fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        let cid = *cid;
-        self.blocking(move |e| e.get(&cid)).await
+        self.engine.get(cid)
     }
 
     async fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        let key = cid.hash().to_bytes();
-        self.blocking(move |e| Ok(e.locate(&key)?.is_some())).await
+        Ok(self.engine.locate(&cid.hash().to_bytes())?.is_some())
     }
 
     /// Appends the new blocks (blocks already present are skipped). Durable after

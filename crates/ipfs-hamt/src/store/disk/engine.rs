@@ -39,6 +39,9 @@ pub(super) struct WriteState {
     pub unflushed: u64,
     /// The counters, including unflushed blocks.
     pub stats: DiskStats,
+    /// The records of a `put_many` before they are written; kept to reuse its pages (a fresh
+    /// 16 MiB buffer per batch costs as many page faults as it has pages).
+    pub buf: Vec<u8>,
     /// Position of the last `sync` a user asked for: `gc` keeps every record past it (blocks
     /// of an import still running belong to no root yet).
     pub user_synced: Pos,
@@ -58,12 +61,14 @@ impl WriteState {
 pub(super) struct Engine {
     pub path: PathBuf,
     pub seg_dir: PathBuf,
-    pub index: Index,
+    /// Always present; taken only by `Drop`, which closes it on another thread.
+    index: Option<Index>,
     pub segments: RwLock<HashMap<u32, Arc<Segment>>>,
     /// Appended but not yet in the index (their segment bytes may not be durable yet).
     pub overlay: RwLock<HashMap<Vec<u8>, Loc>>,
     pub state: Mutex<WriteState>,
-    pub _lock: StoreLock,
+    /// Released once the index is closed.
+    lock: Option<StoreLock>,
 }
 
 fn poisoned(path: &Path) -> StoreError {
@@ -134,6 +139,7 @@ impl Engine {
             dir_dirty: false,
             unflushed: 0,
             stats,
+            buf: Vec::new(),
             user_synced: Pos {
                 seg: last,
                 offset: end,
@@ -143,17 +149,26 @@ impl Engine {
         let engine = Engine {
             path: path.to_path_buf(),
             seg_dir,
-            index,
+            index: Some(index),
             segments: RwLock::new(segments),
             overlay: RwLock::new(overlay),
             state: Mutex::new(state),
-            _lock: lock,
+            lock: Some(lock),
         };
         {
             let mut st = engine.lock_state()?;
             engine.flush(&mut st, true)?;
         }
         Ok(engine)
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        match &self.index {
+            Some(ix) => ix,
+            // Only `Drop` takes it, and nothing runs on an engine being dropped.
+            None => unreachable!("the index of an open store is present"),
+        }
     }
 
     pub fn lock_state(&self) -> Result<MutexGuard<'_, WriteState>, StoreError> {
@@ -170,7 +185,7 @@ impl Engine {
         {
             return Ok(Some(*l));
         }
-        self.index.get(key)
+        self.index().get(key)
     }
 
     pub fn segment(&self, id: u32) -> Result<Arc<Segment>, StoreError> {
@@ -212,7 +227,10 @@ impl Engine {
         let data = match self.read_at(&loc, key.len()) {
             Ok(data) => data,
             Err(e) => {
-                let gone = self.segments.read().is_ok_and(|m| !m.contains_key(&loc.seg));
+                let gone = self
+                    .segments
+                    .read()
+                    .is_ok_and(|m| !m.contains_key(&loc.seg));
                 if !gone {
                     return Err(e);
                 }
@@ -272,7 +290,8 @@ impl Engine {
         st: &mut WriteState,
         items: Vec<(Vec<u8>, Bytes)>,
     ) -> Result<(), StoreError> {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut st.buf);
+        buf.clear();
         let mut entries = Vec::with_capacity(items.len());
         let (mut end, mut ordinal) = (st.end, st.ordinal);
         let mut added = DiskStats::default();
@@ -300,7 +319,12 @@ impl Engine {
             entries.push((key, loc));
         }
         self.write_out(st, &buf, end, ordinal)?;
-        self.publish(&mut entries, added, st)
+        self.publish(&mut entries, added, st)?;
+        // Kept for the next batch unless it is unusually large.
+        if buf.capacity() <= 64 << 20 {
+            st.buf = buf;
+        }
+        Ok(())
     }
 
     /// Writes `buf` at the active segment's end; on success moves the end to `end`.
@@ -383,7 +407,7 @@ impl Engine {
         }
         let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
         let put = ov.iter().map(|(k, l)| (k.clone(), *l)).collect();
-        self.index.apply(Change {
+        self.index().apply(Change {
             put,
             remove,
             watermark: Some(st.pos()),
@@ -393,7 +417,7 @@ impl Engine {
         drop(ov);
         st.unflushed = 0;
         if persist {
-            self.index.persist()?;
+            self.index().persist()?;
         }
         Ok(())
     }
@@ -408,10 +432,64 @@ impl Engine {
 }
 
 impl Drop for Engine {
-    /// Best effort: what was put is indexed at once on the next open, without a scan.
+    /// Flushes (best effort: what was put is then indexed at once on the next open, without a
+    /// scan), then closes the index on another thread: fjall's close waits for its background
+    /// threads, up to a quarter of a second, which a command about to exit need not spend
+    /// (an exit mid-close is as safe as a crash). The store lock is held until the close ends,
+    /// and an open of the same store in this process waits for it (see [`closing`]).
     fn drop(&mut self) {
         if let Ok(mut st) = self.state.lock() {
             let _ = self.flush(&mut st, true);
+        }
+        let (index, lock) = (self.index.take(), self.lock.take());
+        closing::close_later(&self.path, move || drop((index, lock)));
+    }
+}
+
+/// Stores of this process whose index is being closed.
+pub(super) mod closing {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+    use std::thread::JoinHandle;
+
+    static CLOSING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
+
+    fn key(path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+
+    /// Runs `close` on a new thread, registered under `path`.
+    pub fn close_later(path: &Path, close: impl FnOnce() + Send + 'static) {
+        let Ok(mut list) = CLOSING.lock() else {
+            close();
+            return;
+        };
+        list.retain(|(_, h)| !h.is_finished());
+        match std::thread::Builder::new()
+            .name("ipfs-hamt-close".into())
+            .spawn(close)
+        {
+            Ok(h) => list.push((key(path), h)),
+            // No thread to be had: close here (the spawn returned the closure's drop to us).
+            Err(_) => {}
+        }
+    }
+
+    /// Waits until every close of the store at `path` started by this process has ended.
+    pub fn wait_for(path: &Path) {
+        let k = key(path);
+        let pending: Vec<JoinHandle<()>> = match CLOSING.lock() {
+            Ok(mut list) => {
+                let (mine, rest) = std::mem::take(&mut *list)
+                    .into_iter()
+                    .partition(|(p, _)| *p == k);
+                *list = rest;
+                mine.into_iter().map(|(_, h)| h).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for h in pending {
+            let _ = h.join();
         }
     }
 }

@@ -135,7 +135,7 @@ pub fn collect(engine: &Engine) -> Result<GcReport, StoreError> {
     if st.end > segment::FILE_MAGIC.len() as u64 {
         engine.roll(&mut st)?;
     }
-    let pins = engine.index.pins()?;
+    let pins = engine.index().pins()?;
     report.pins = pins.len() as u64;
     let marks = mark(engine, &pins, &mut report)?;
     let mut sealed: Vec<u32> = engine
@@ -155,7 +155,7 @@ pub fn collect(engine: &Engine) -> Result<GcReport, StoreError> {
         let mut dead = Vec::new();
         let mut orphans = 0u64;
         for r in recs {
-            let here = engine.index.get(&r.key)? == Some(r.loc);
+            let here = engine.index().get(&r.key)? == Some(r.loc);
             let pos = Pos {
                 seg: id,
                 offset: r.loc.offset,
@@ -240,7 +240,7 @@ pub fn verify_all(engine: &Engine, mut progress: impl FnMut(u64)) -> Result<Disk
             engine.segment(id)?.len()?
         };
         for r in scan_keys(engine, id, end)? {
-            if engine.index.get(&r.key)? != Some(r.loc) {
+            if engine.index().get(&r.key)? != Some(r.loc) {
                 continue;
             }
             let data = engine.read_at(&r.loc, r.key.len())?;
@@ -248,7 +248,7 @@ pub fn verify_all(engine: &Engine, mut progress: impl FnMut(u64)) -> Result<Disk
             progress(data.len() as u64);
         }
     }
-    let indexed = engine.index.count()?;
+    let indexed = engine.index().count()?;
     if indexed != check.blocks {
         // Some entries point at records a scan cannot reach (damaged headers): check entry by
         // entry instead.
@@ -257,7 +257,7 @@ pub fn verify_all(engine: &Engine, mut progress: impl FnMut(u64)) -> Result<Disk
             counters,
             ..DiskCheck::default()
         };
-        for entry in engine.index.entries() {
+        for entry in engine.index().entries() {
             let (key, loc) = entry?;
             match engine.read_at(&loc, key.len()) {
                 Ok(data) => check_block(&mut check, &key, &data),

@@ -113,6 +113,7 @@ pub fn prepare(path: &Path) -> Result<StoreLock, StoreError> {
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io_err(path, "creating store directory")(e)),
     }
+    super::engine::closing::wait_for(path);
     let lock = lock::acquire(path)?;
     // Checked again under the lock: another process may have made it meanwhile.
     if let Found::FreshDir = inspect(path)? {

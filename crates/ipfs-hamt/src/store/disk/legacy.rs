@@ -143,6 +143,8 @@ pub fn migrate(old: &Path, target: &Path) -> Result<(), StoreError> {
     drop(table);
     drop(read);
     drop(db);
+    // The new store's index must be closed (and its lock released) before it moves.
+    super::engine::closing::wait_for(&tmp);
     let marker = tmp.join(MARKER);
     let old_abs = std::path::absolute(old).map_err(io_err(old, "resolving"))?;
     std::fs::write(&marker, old_abs.as_os_str().as_encoded_bytes())

@@ -247,10 +247,10 @@ impl DiskStore {
             }
             e.sync()?;
             let remove: Vec<Cid> = match old {
-                Some(o) if o != new && e.index.is_pinned(&o)? => vec![o],
+                Some(o) if o != new && e.index().is_pinned(&o)? => vec![o],
                 _ => Vec::new(),
             };
-            e.index.set_pins(&[new], &remove)
+            e.index().set_pins(&[new], &remove)
         })
         .await
     }
@@ -259,10 +259,10 @@ impl DiskStore {
     pub async fn pin_rm(&self, root: &Cid) -> Result<bool, StoreError> {
         let root = *root;
         self.blocking(move |e| {
-            if !e.index.is_pinned(&root)? {
+            if !e.index().is_pinned(&root)? {
                 return Ok(false);
             }
-            e.index.set_pins(&[], &[root])?;
+            e.index().set_pins(&[], &[root])?;
             Ok(true)
         })
         .await
@@ -270,13 +270,13 @@ impl DiskStore {
 
     /// Every pinned root.
     pub async fn pins(&self) -> Result<Vec<Cid>, StoreError> {
-        self.blocking(|e| e.index.pins()).await
+        self.blocking(|e| e.index().pins()).await
     }
 
     /// Whether `root` is pinned.
     pub async fn is_pinned(&self, root: &Cid) -> Result<bool, StoreError> {
         let root = *root;
-        self.blocking(move |e| e.index.is_pinned(&root)).await
+        self.blocking(move |e| e.index().is_pinned(&root)).await
     }
 
     /// Removes every block that no pinned root reaches (following dag-cbor and dag-pb links)

@@ -96,7 +96,41 @@ pub struct Change {
 
 impl Index {
     /// Opens (or creates) the index in `dir`.
+    ///
+    /// fjall makes a new index's files one by one, and one killed meanwhile would not open:
+    /// until `<dir>.complete` exists, an index that fails to open is discarded and made again
+    /// (nothing can be lost: the marker is written as soon as a new index is made, before any
+    /// entry goes in, and a new store's records are found again by the scan past the watermark).
     pub fn open(dir: &Path) -> Result<Index, StoreError> {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".complete");
+        let marker = dir.with_file_name(name);
+        if marker.exists() {
+            return Index::open_raw(dir);
+        }
+        let ix = match Index::open_raw(dir) {
+            Ok(ix) => ix,
+            Err(_) => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .map_err(super::error::io_err(dir, "removing the unfinished index"))?;
+                }
+                Index::open_raw(dir)?
+            }
+        };
+        ix.persist()?;
+        std::fs::write(&marker, b"").map_err(super::error::io_err(&marker, "writing"))?;
+        if let Ok(f) = std::fs::File::open(&marker) {
+            let _ = f.sync_all();
+        }
+        if let Some(parent) = dir.parent() {
+            super::segment::sync_dir(parent);
+        }
+        Ok(ix)
+    }
+
+    /// Opens the index in `dir`, letting fjall create it in place if absent.
+    fn open_raw(dir: &Path) -> Result<Index, StoreError> {
         let e = |e| index_err(dir, e);
         // fjall asserts on some damaged files; a panic must become an error.
         let ks = std::panic::catch_unwind(|| {

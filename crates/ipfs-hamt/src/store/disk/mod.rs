@@ -8,6 +8,7 @@
 //! <store>/lock               flock held by the process that has the store open (pid, command)
 //! <store>/segments/N.seg     records (header, multihash, data), appended; ~1 GiB each
 //! <store>/index/             fjall LSM tree: multihash -> location; pins; counters; watermark
+//! <store>/index.complete     written once the new index exists (an unfinished one is redone)
 //! ```
 //!
 //! Blocks are keyed by their multihash bytes (code, length and digest), like Kubo's blockstore:

@@ -441,7 +441,10 @@ impl Drop for Engine {
         if let Ok(mut st) = self.state.lock() {
             let _ = self.flush(&mut st, true);
         }
-        let (index, lock) = (self.index.take(), self.lock.take());
+        let (index, mut lock) = (self.index.take(), self.lock.take());
+        if let Some(l) = &mut lock {
+            l.mark_closing();
+        }
         closing::close_later(&self.path, move || drop((index, lock)));
     }
 }

@@ -468,13 +468,12 @@ pub(super) mod closing {
             return;
         };
         list.retain(|(_, h)| !h.is_finished());
-        match std::thread::Builder::new()
+        // Without a thread to be had, the failed spawn drops the closure: the close runs here.
+        if let Ok(h) = std::thread::Builder::new()
             .name("ipfs-hamt-close".into())
             .spawn(close)
         {
-            Ok(h) => list.push((key(path), h)),
-            // No thread to be had: close here (the spawn returned the closure's drop to us).
-            Err(_) => {}
+            list.push((key(path), h));
         }
     }
 

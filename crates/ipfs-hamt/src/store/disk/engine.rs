@@ -433,15 +433,21 @@ impl Engine {
 
 impl Drop for Engine {
     /// Flushes (best effort: what was put is then indexed at once on the next open, without a
-    /// scan), then closes the index on another thread: fjall's close waits for its background
-    /// threads, up to a quarter of a second, which a command about to exit need not spend
-    /// (an exit mid-close is as safe as a crash). The store lock is held until the close ends,
-    /// and an open of the same store in this process waits for it (see [`closing`]).
+    /// scan), then closes the index: here, or on another thread if
+    /// [`set_close_in_background`](super::set_close_in_background) asked for it (fjall's close
+    /// waits for its background threads, up to a quarter of a second, which a command about to
+    /// exit need not spend; an exit mid-close is as safe as a crash). The store lock is held
+    /// until the close ends; an open of the same store in this process waits for it, one in
+    /// another process too (see [`closing`] and the lock file's "closing" state).
     fn drop(&mut self) {
         if let Ok(mut st) = self.state.lock() {
             let _ = self.flush(&mut st, true);
         }
         let (index, mut lock) = (self.index.take(), self.lock.take());
+        if !closing::IN_BACKGROUND.load(std::sync::atomic::Ordering::Relaxed) {
+            drop((index, lock));
+            return;
+        }
         if let Some(l) = &mut lock {
             l.mark_closing();
         }
@@ -456,6 +462,10 @@ pub(super) mod closing {
     use std::thread::JoinHandle;
 
     static CLOSING: Mutex<Vec<(PathBuf, JoinHandle<()>)>> = Mutex::new(Vec::new());
+
+    /// Whether stores close their index on a background thread.
+    pub static IN_BACKGROUND: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
 
     fn key(path: &Path) -> PathBuf {
         std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())

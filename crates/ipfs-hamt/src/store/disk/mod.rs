@@ -326,6 +326,19 @@ impl DiskStore {
     }
 }
 
+/// Makes every [`DiskStore`] dropped from now on close its index on a background thread, so
+/// that the drop returns at once instead of waiting up to a quarter of a second for the index's
+/// own threads. For programs that exit right after (the CLI): files stay open, and the store
+/// locked, until the close ends (other processes opening the store wait for it; an open in this
+/// process waits too). Off by default.
+///
+/// ```
+/// ipfs_hamt::store::disk::set_close_in_background(false);
+/// ```
+pub fn set_close_in_background(on: bool) {
+    engine::closing::IN_BACKGROUND.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 fn is_identity(cid: &Cid) -> bool {
     cid.hash().code() == crate::block::IDENTITY_CODE
 }

@@ -250,3 +250,33 @@ async fn the_old_default_store_moves_to_the_new_default() {
     assert!(base.join("blocks.redb.v1-backup").is_file());
     assert!(!base.join("blocks.redb").exists());
 }
+
+#[tokio::test]
+async fn a_lost_index_is_rebuilt_from_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let blocks: Vec<Block> = (0..300).map(|i| raw(i, 500)).collect();
+    {
+        let s = DiskStore::open(&path).unwrap();
+        s.put_many(blocks[..200].to_vec()).await.unwrap();
+        s.sync().await.unwrap();
+        s.put_many(blocks[200..].to_vec()).await.unwrap();
+        s.pin_add(&blocks[0].cid).await.unwrap();
+    }
+    // What the damaged-index error message advises: move the index away and reopen.
+    std::fs::rename(path.join("index"), dir.path().join("old-index")).unwrap();
+    let s = DiskStore::open(&path).unwrap();
+    for b in &blocks {
+        assert_eq!(s.get(&b.cid).await.unwrap(), b.data);
+    }
+    assert_eq!(
+        s.stats().await.unwrap(),
+        DiskStats {
+            blocks: 300,
+            bytes: 300 * 500
+        }
+    );
+    assert!(s.verify_all(|_| {}).await.unwrap().is_ok());
+    // Pins lived in the index: they must be added again.
+    assert!(s.pins().await.unwrap().is_empty());
+}

@@ -109,8 +109,9 @@ fn main() {
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
     let data = base.join("dataset");
     let bytes = make_dataset(&data, files, size);
-    let store = base.join("store.redb");
-    let _ = std::fs::remove_file(&store);
+    let store = base.join("store");
+    let _ = std::fs::remove_dir_all(&store);
+    let _ = std::fs::remove_file(base.join("store.redb")); // the previous format's file
     let restored = base.join("restored");
     let _ = std::fs::remove_dir_all(&restored);
 
@@ -159,7 +160,33 @@ fn main() {
         files,
         limit,
     );
-    let store_size = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
+    let (apparent, allocated) = du(&store);
     println!();
-    println!("store file: {:.0} MB", store_size as f64 / 1e6);
+    println!(
+        "store directory: {apparent} bytes apparent ({:.4}x the data), {allocated} bytes \
+         allocated ({:.4}x)",
+        apparent as f64 / bytes as f64,
+        allocated as f64 / bytes as f64
+    );
+}
+
+/// (apparent, allocated) bytes of the files under `dir`, as `du -b` and `du` count them.
+fn du(dir: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let (mut apparent, mut allocated) = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for e in entries.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_dir() {
+            let (a, b) = du(&e.path());
+            apparent += a;
+            allocated += b;
+        } else {
+            apparent += m.len();
+            allocated += m.blocks() * 512;
+        }
+    }
+    (apparent, allocated)
 }

@@ -64,7 +64,7 @@ async fn read_value(
 }
 
 /// Writes `text` to stdout.
-fn print(text: &str) -> Result<()> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.flush()?;
@@ -75,6 +75,7 @@ pub(crate) fn println(text: impl std::fmt::Display) -> Result<()> {
     print(&format!("{text}\n"))
 }
 
+/// Resolves `[CID] X` positionals: two are a CID and X; one is X (only with --car).
 fn cid_and_arg<T>(
     opts: &StoreOpts,
     first: String,
@@ -207,7 +208,9 @@ pub async fn put(
         Some(c) => c.insert(&mut w, key, &data).await?,
         None => w.insert(key, data).await?,
     }
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    crate::pins::pin_root(&s, opts, Some(&root), &new).await?;
+    println(new)
 }
 
 pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Result<()> {
@@ -216,7 +219,9 @@ pub async fn rm(opts: &StoreOpts, cid: &str, key: &str, tree: TreeOpts) -> Resul
     let root = s.root(Some(cid)).await?;
     let mut w = DatasetWriter::open(s.store.clone(), root, &DatasetConfig::hamt(config)).await?;
     w.remove(key).await?;
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    crate::pins::pin_root(&s, opts, Some(&root), &new).await?;
+    println(new)
 }
 
 pub async fn stat(opts: &StoreOpts, cid: Option<&str>, json: bool) -> Result<()> {
@@ -492,6 +497,12 @@ pub async fn car_import(opts: &StoreOpts, input: &Path, json: bool) -> Result<()
     s.store.sync().await?;
     bar.finish();
     let roots = car.roots();
+    for r in &roots {
+        // A CAR's root may be absent from it (a partial CAR): only roots present are pinned.
+        if s.store.has(r).await? {
+            crate::pins::pin_root(&s, opts, None, r).await?;
+        }
+    }
     if json {
         let v = json!({
             "roots": roots.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
@@ -614,6 +625,7 @@ pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
         local.store.put_many(batch).await?;
     }
     local.store.sync().await?;
+    crate::pins::pin_root(&local, opts, None, &root).await?;
     bar.finish();
     eprintln!(
         "pulled {fetched_blocks} blocks ({fetched_bytes} bytes) of {root} from {label} into {} \

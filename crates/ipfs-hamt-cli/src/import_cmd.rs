@@ -63,6 +63,7 @@ pub async fn import(
         bail!("import writes one store: pass --car or --kubo, not both");
     }
     let on_node = stores::uses_node(opts);
+    let mut opened_disk = None;
     let (store, car, target): (SharedStore, Option<Arc<CarStore>>, String) = match &opts.car {
         Some(out) => {
             let car = Arc::new(
@@ -77,7 +78,9 @@ pub async fn import(
                 Some(_) => opened.label.clone(),
                 None => stores::disk_path(opts)?.display().to_string(),
             };
-            (opened.store, None, target)
+            let store = opened.store.clone();
+            opened_disk = Some(opened);
+            (store, None, target)
         }
     };
     // The sharded layout is py-hamt's conversion of the directory's HAMT. The incremental
@@ -119,6 +122,14 @@ pub async fn import(
     }
     if let Some(car) = &car {
         car.finish(root)?;
+    }
+    if let Some(opened) = &opened_disk {
+        // `--into ROOT` derives the new root from ROOT: the pin moves.
+        let old = match &layout.into {
+            Some(c) => Some(stores::parse_cid(c)?),
+            None => None,
+        };
+        crate::pins::pin_root(opened, opts, old.as_ref(), &root).await?;
     }
     if json {
         let key = if car.is_some() {

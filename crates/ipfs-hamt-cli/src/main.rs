@@ -21,6 +21,7 @@ mod bulk_import;
 mod cmd;
 mod import_cmd;
 mod listing;
+mod pins;
 mod progress;
 mod serve;
 mod sharded_cmd;
@@ -45,10 +46,16 @@ struct Cli {
 /// Where blocks are read and written.
 #[derive(Args)]
 pub struct StoreOpts {
-    /// Embedded disk block store (default: $IPFS_HAMT_STORE, else
-    /// $XDG_DATA_HOME/ipfs-hamt/blocks.redb, else ~/.local/share/ipfs-hamt/blocks.redb).
+    /// Embedded disk block store, a directory (default: $IPFS_HAMT_STORE, else
+    /// $XDG_DATA_HOME/ipfs-hamt/store, else ~/.local/share/ipfs-hamt/store). A store file of
+    /// the previous format (one redb file) is migrated on first use.
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "car")]
     pub store: Option<PathBuf>,
+    /// Do not pin the root a command writes (import, put, rm, pull, car import, convert,
+    /// resize, graft, migrate; push: on the node). By default the disk store pins it, and a
+    /// command that derives a new root from a pinned one moves the pin (see `pin`, `gc`).
+    #[arg(long, global = true)]
+    pub no_pin: bool,
     /// CAR file instead of the disk store: `import` writes it, other commands read it.
     #[arg(long, global = true, value_name = "FILE")]
     pub car: Option<PathBuf>,
@@ -309,13 +316,10 @@ enum Cmd {
         crypt: CryptOpts,
     },
     /// Copy every block of CID from the local store (--store or --car) to the node (--kubo),
-    /// in bulk (CAR streamed to dag/import), then pin it.
+    /// in bulk (CAR streamed to dag/import), then pin it on the node (unless --no-pin).
     Push {
         /// The root.
         cid: String,
-        /// Do not pin the root on the node.
-        #[arg(long)]
-        no_pin: bool,
     },
     /// Fetch every block of CID from the node (--kubo / --gateway) into the local disk store,
     /// concurrently, each verified against its CID.
@@ -326,6 +330,36 @@ enum Cmd {
     /// CAR files: copy a tree out of the store, or blocks into it.
     #[command(subcommand)]
     Car(CarCmd),
+    /// Roots the disk store keeps: `gc` removes every block no pinned root reaches.
+    #[command(subcommand)]
+    Pin(PinCmd),
+    /// Remove every block of the disk store that no pinned root reaches and give the space
+    /// back to the file system; prints the blocks and bytes freed.
+    Gc {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PinCmd {
+    /// Pin CID (its root block must be in the store).
+    Add {
+        /// The root.
+        cid: String,
+    },
+    /// List the pinned roots, one per line.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpin CID (its blocks go at the next `gc` unless another pin reaches them).
+    Rm {
+        /// The root.
+        cid: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -441,10 +475,14 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Diff { cid_a, cid_b, json } => cmd::diff(o, &cid_a, &cid_b, json).await,
         Cmd::Serve { cid, addr, crypt } => serve::serve(o, cid.as_deref(), &addr, &crypt).await,
-        Cmd::Push { cid, no_pin } => cmd::push(o, &cid, !no_pin).await,
+        Cmd::Push { cid } => cmd::push(o, &cid, !o.no_pin).await,
         Cmd::Pull { cid } => cmd::pull(o, &cid).await,
         Cmd::Car(CarCmd::Export { cid, out }) => cmd::car_export(o, &cid, &out).await,
         Cmd::Car(CarCmd::Import { input, json }) => cmd::car_import(o, &input, json).await,
+        Cmd::Pin(PinCmd::Add { cid }) => pins::add(o, &cid).await,
+        Cmd::Pin(PinCmd::Ls { json }) => pins::ls(o, json).await,
+        Cmd::Pin(PinCmd::Rm { cid }) => pins::rm(o, &cid).await,
+        Cmd::Gc { json } => pins::gc(o, json).await,
     }
 }
 
@@ -518,6 +556,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The process exits right after the command: a store need not wait for its index's
+    // threads to stop (up to 0.25 s per command).
+    ipfs_hamt::store::disk::set_close_in_background(true);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -228,6 +228,8 @@ pub async fn convert(opts: &StoreOpts, cid: &str, to: LayoutArg, cps: u64) -> Re
         }
         (layout, _) => bail!("{root} is already {layout}"),
     };
+    // The old layout stays pinned (if it was): both share the value blocks.
+    crate::pins::pin_root(&s, opts, None, &new_root).await?;
     println(new_root)
 }
 
@@ -236,14 +238,20 @@ async fn sharded_writer(
     opts: &StoreOpts,
     cid: &str,
     what: &str,
-) -> Result<(DatasetWriter, SharedStore)> {
+) -> Result<(DatasetWriter, stores::Opened, Cid)> {
     let s = stores::open_disk(opts, what)?;
     let root = s.root(Some(cid)).await?;
     let w = DatasetWriter::open(s.store.clone(), root, &DatasetConfig::default()).await?;
     if !matches!(w.layout(), ipfs_hamt::dataset::Layout::Sharded { .. }) {
         bail!("{what} works on sharded roots; {root} is a {}", w.layout());
     }
-    Ok((w, s.store))
+    Ok((w, s, root))
+}
+
+/// Pins `new`, moving the pin from `old` (the root it was derived from), and prints it.
+async fn finish(opts: &StoreOpts, s: &stores::Opened, old: Cid, new: Cid) -> Result<()> {
+    crate::pins::pin_root(s, opts, Some(&old), &new).await?;
+    println(new)
 }
 
 fn sharded_mut(w: &mut DatasetWriter) -> Result<&mut ShardedWriter> {
@@ -259,13 +267,14 @@ pub async fn resize(
     shape: &[u64],
     index_only: bool,
 ) -> Result<()> {
-    let (mut w, _) = sharded_writer(opts, cid, "resize").await?;
+    let (mut w, s, old) = sharded_writer(opts, cid, "resize").await?;
     let sw = sharded_mut(&mut w)?;
     sw.resize_store(shape.to_vec(), Some(array)).await?;
     if !index_only {
         sw.resize_variable(array, shape.to_vec()).await?;
     }
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    finish(opts, &s, old, new).await
 }
 
 /// `graft ROOT SOURCE --offset I,J,..`: copies every chunk pointer of SOURCE's array into
@@ -278,22 +287,23 @@ pub async fn graft(
     source_array: Option<&str>,
     target_array: Option<&str>,
 ) -> Result<()> {
-    let (mut w, store) = sharded_writer(opts, cid, "graft").await?;
+    let (mut w, s, old) = sharded_writer(opts, cid, "graft").await?;
     let source = stores::parse_cid(source)?;
-    if !ipfs_hamt::store::BlockStore::has(&*store, &source).await? {
+    if !ipfs_hamt::store::BlockStore::has(&*s.store, &source).await? {
         bail!("graft source {source} not found in the store");
     }
     sharded_mut(&mut w)?
         .graft_store(source, offset, source_array, target_array)
         .await?;
-    println(w.commit().await?)
+    let new = w.commit().await?;
+    finish(opts, &s, old, new).await
 }
 
 /// `migrate ROOT ARRAY`: rewrites a sharded_zarr_v1 root as v2 with its shards under ARRAY.
 pub async fn migrate(opts: &StoreOpts, cid: &str, array: &str) -> Result<()> {
-    let (mut w, _) = sharded_writer(opts, cid, "migrate").await?;
+    let (mut w, s, old) = sharded_writer(opts, cid, "migrate").await?;
     let root = sharded_mut(&mut w)?.migrate_v1_to_v2(array).await?;
-    println(root)
+    finish(opts, &s, old, root).await
 }
 
 /// Dimensions given as `8,6,8`.

@@ -190,12 +190,13 @@ fn store_from_environment_and_store_flag_precedence() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(xdg.join("ipfs-hamt/blocks.redb").exists());
+    assert!(xdg.join("ipfs-hamt/store/FORMAT").exists());
 }
 
-/// Flips one byte of `needle` wherever it occurs in the store file (a damaged disk).
+/// Flips one byte of `needle` wherever it occurs in the store's segment file (a damaged disk).
 fn damage(store: &Path, needle: &[u8]) {
-    let mut file = std::fs::read(store).unwrap();
+    let store = store.join("segments/00000001.seg");
+    let mut file = std::fs::read(&store).unwrap();
     let hits: Vec<usize> = file
         .windows(needle.len())
         .enumerate()
@@ -206,7 +207,7 @@ fn damage(store: &Path, needle: &[u8]) {
     for at in hits {
         file[at + needle.len() / 2] ^= 0x01;
     }
-    std::fs::write(store, &file).unwrap();
+    std::fs::write(&store, &file).unwrap();
 }
 
 #[test]

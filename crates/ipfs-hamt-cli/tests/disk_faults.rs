@@ -1,6 +1,6 @@
 //! The CLI under disk faults: a full disk (a 2 MiB tmpfs as root; a file-size limit, which
 //! needs no privilege, everywhere), a store it may not open (another user, as root; file modes
-//! otherwise) and a truncated store file. Each is one line on stderr and a non-zero exit, and
+//! otherwise) and a truncated segment file. Each is one line on stderr and a non-zero exit, and
 //! the data committed before the fault is intact once it clears.
 
 mod common;
@@ -112,7 +112,11 @@ fn import_past_a_file_size_limit() {
     let (root, listing) = first_import(&cli, tmp.path(), &store);
     let big = tmp.path().join("big");
     make_tree(&big, 40, 3, 400_000);
-    let size_kib = std::fs::metadata(&store).unwrap().len() / 1024 + 512;
+    let size_kib = std::fs::metadata(store.join("segments/00000001.seg"))
+        .unwrap()
+        .len()
+        / 1024
+        + 512;
     let script =
         format!("trap '' XFSZ; ulimit -f {size_kib}; exec \"$0\" import \"$1\" --store \"$2\"");
     let out = Command::new("bash")
@@ -176,22 +180,21 @@ fn truncated_store_file() {
     let cli = Cli::new(tmp.path());
     let store = tmp.path().join("blocks.redb");
     let (root, listing) = first_import(&cli, tmp.path(), &store);
-    let backup = tmp.path().join("backup.redb");
-    std::fs::copy(&store, &backup).unwrap();
-    let len = std::fs::metadata(&store).unwrap().len();
+    // The store is a directory: truncate its segment file (what a damaged disk would do).
+    let seg = store.join("segments/00000001.seg");
+    let backup = tmp.path().join("backup.seg");
+    std::fs::copy(&seg, &backup).unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
     for cut in [len / 2, len / 10, 100] {
-        std::fs::copy(&backup, &store).unwrap();
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&store)
-            .unwrap();
+        std::fs::copy(&backup, &seg).unwrap();
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
         f.set_len(cut).unwrap();
         drop(f);
         let out = cli.run(&["ls", &root, "--store", s(&store)]);
         let err = one_line_failure(&out, &[s(&store)]);
         eprintln!("truncated to {cut}: {err}");
     }
-    std::fs::copy(&backup, &store).unwrap();
+    std::fs::copy(&backup, &seg).unwrap();
     assert_eq!(cli.ok(&["ls", &root, "--store", s(&store)]), listing);
 }
 

@@ -1,7 +1,8 @@
-//! Disk faults under the embedded store (`DiskStore`, redb): a full disk (a small tmpfs when
+//! Disk faults under the embedded store (`DiskStore`: segment files and a fjall index): a full disk (a small tmpfs when
 //! the tests may mount one, i.e. as root; skipped with a message otherwise; the CLI tests also
 //! cover a file-size limit, which needs no privilege), a store that cannot be written
-//! (a read-only mount as root, file modes otherwise), and a corrupted store file. Every fault
+//! (a read-only mount as root, file modes otherwise), and corrupted store files (segment and
+//! index). Every fault
 //! is a clear, typed, one-line error, never a panic; data committed before the fault is
 //! readable once the fault clears.
 
@@ -289,7 +290,7 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
         default_hook(info);
     }));
     let dir = tempfile::tempdir().unwrap();
-    let good: PathBuf = dir.path().join("good.redb");
+    let good: PathBuf = dir.path().join("good");
     let root = {
         let store: SharedStore = Arc::new(DiskStore::open(&good).unwrap());
         let root = commit_generation(store.clone(), None, 0).await.unwrap();
@@ -303,15 +304,39 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
         w.commit().await.unwrap();
         root
     };
-    let len = std::fs::metadata(&good).unwrap().len();
+    // The store is a directory: damage its segment file (block bytes) and its index files.
+    let mut targets = vec![PathBuf::from("segments/00000001.seg")];
+    targets.extend(files_under(&good.join("index"), &good));
     let (mut opened, mut refused, mut read_errors, mut wrong) = (0, 0, 0u64, 0u64);
-    // redb asserts on some damaged files while opening them; `DiskStore::open` catches those
-    // panics and returns `StoreError::Corrupt`. Any other panic fails the test.
+    // Damaged files may make a library assert while opening them; `DiskStore::open` catches
+    // those panics and returns `StoreError::Corrupt`. Any other panic fails the test.
     let mut caught_in_open = 0;
-    for (name, damage) in corruptions(len) {
-        let path = dir.path().join("damaged.redb");
-        std::fs::copy(&good, &path).unwrap();
-        damage(&path);
+    let mut cases = Vec::new();
+    for target in &targets {
+        let len = std::fs::metadata(good.join(target)).unwrap().len();
+        if len == 0 {
+            continue;
+        }
+        let all = corruptions(len);
+        // Every kind of damage on the segment; a sample on each index file.
+        let picked: Vec<_> = if target.starts_with("segments") {
+            all
+        } else {
+            all.into_iter().step_by(4).collect()
+        };
+        for (name, damage) in picked {
+            cases.push((
+                format!("{}: {name}", target.display()),
+                target.clone(),
+                damage,
+            ));
+        }
+    }
+    for (name, target, damage) in cases {
+        let path = dir.path().join("damaged");
+        let _ = std::fs::remove_dir_all(&path);
+        copy_dir(&good, &path);
+        damage(&path.join(&target));
         let before = PANICS.load(Ordering::Relaxed);
         let opening = tokio::task::spawn_blocking({
             let p = path.clone();
@@ -359,8 +384,8 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
         drop((r, shared, store));
     }
     eprintln!(
-        "corruptions: {opened} opened, {refused} refused ({caught_in_open} redb panics caught \
-         by DiskStore::open), {read_errors} read errors, {wrong} wrong values"
+        "corruptions: {opened} opened, {refused} refused ({caught_in_open} panics caught by \
+         DiskStore::open), {read_errors} read errors, {wrong} wrong values"
     );
     assert_eq!(wrong, 0, "a damaged store returned wrong data");
     assert_eq!(
@@ -371,4 +396,31 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
     // The fault clears (the good file is back): everything committed reads.
     let store: SharedStore = Arc::new(DiskStore::open(&good).unwrap());
     assert_generation(store, root, 0).await;
+}
+
+/// Files under `dir`, as paths relative to `base`.
+fn files_under(dir: &Path, base: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p, base));
+        } else {
+            out.push(p.strip_prefix(base).unwrap().to_path_buf());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
 }

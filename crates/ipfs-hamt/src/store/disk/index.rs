@@ -1,0 +1,341 @@
+//! The index: multihash bytes -> block location, in a [fjall](https://docs.rs/fjall) LSM tree
+//! (chosen over a redb B-tree by the measurements in BENCHMARKS.md), plus the pins and the
+//! store's counters and watermark.
+//!
+//! Entries reach the index only after the segment bytes they point at were fsynced
+//! (`DiskStore` keeps newer ones in memory), so an entry that survives a crash always points at
+//! durable bytes. The watermark (the segment position up to which every record is indexed) is
+//! written in the same atomic batch as the entries, so recovery scans only what lies past it.
+
+use std::path::{Path, PathBuf};
+
+use cid::Cid;
+use fjall::{Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
+
+use super::error::{corrupt, index_err};
+use super::DiskStats;
+use crate::store::StoreError;
+
+/// Where a record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loc {
+    /// Segment id.
+    pub seg: u32,
+    /// Ordinal of the record in its segment (0-based), for the mark bitmaps of `gc`.
+    pub ordinal: u32,
+    /// Offset of the record (its header) in the segment file.
+    pub offset: u64,
+    /// Length of the block data.
+    pub len: u32,
+}
+
+impl Loc {
+    fn encode(&self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..4].copy_from_slice(&self.seg.to_le_bytes());
+        b[4..8].copy_from_slice(&self.ordinal.to_le_bytes());
+        b[8..16].copy_from_slice(&self.offset.to_le_bytes());
+        b[16..].copy_from_slice(&self.len.to_le_bytes());
+        b
+    }
+    fn decode(b: &[u8]) -> Option<Loc> {
+        if b.len() != 20 {
+            return None;
+        }
+        Some(Loc {
+            seg: u32::from_le_bytes(b[..4].try_into().ok()?),
+            ordinal: u32::from_le_bytes(b[4..8].try_into().ok()?),
+            offset: u64::from_le_bytes(b[8..16].try_into().ok()?),
+            len: u32::from_le_bytes(b[16..].try_into().ok()?),
+        })
+    }
+}
+
+/// A position in the segments: everything before it is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    /// Segment id.
+    pub seg: u32,
+    /// Offset in that segment.
+    pub offset: u64,
+    /// Ordinal of the record at `offset`.
+    pub ordinal: u32,
+}
+
+const WATERMARK: &str = "watermark";
+const BLOCKS: &str = "blocks";
+const BYTES: &str = "bytes";
+
+/// The index of one store.
+pub struct Index {
+    dir: PathBuf,
+    ks: Keyspace,
+    blocks: PartitionHandle,
+    pins: PartitionHandle,
+    meta: PartitionHandle,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("dir", &self.dir).finish()
+    }
+}
+
+/// One atomic change to the index.
+#[derive(Default)]
+pub struct Change {
+    /// Entries to add or repoint.
+    pub put: Vec<(Vec<u8>, Loc)>,
+    /// Entries to remove.
+    pub remove: Vec<Vec<u8>>,
+    /// The new watermark.
+    pub watermark: Option<Pos>,
+    /// The new counters.
+    pub stats: Option<DiskStats>,
+}
+
+impl Index {
+    /// Opens (or creates) the index in `dir`.
+    ///
+    /// fjall makes a new index's files one by one, and one killed meanwhile would not open:
+    /// until `<dir>.complete` exists, an index that fails to open is discarded and made again
+    /// (nothing can be lost: the marker is written as soon as a new index is made, before any
+    /// entry goes in, and a new store's records are found again by the scan past the watermark).
+    pub fn open(dir: &Path) -> Result<Index, StoreError> {
+        let mut name = dir.file_name().unwrap_or_default().to_os_string();
+        name.push(".complete");
+        let marker = dir.with_file_name(name);
+        if marker.exists() {
+            return Index::open_raw(dir);
+        }
+        let ix = match Index::open_raw(dir) {
+            Ok(ix) => ix,
+            Err(_) => {
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)
+                        .map_err(super::error::io_err(dir, "removing the unfinished index"))?;
+                }
+                Index::open_raw(dir)?
+            }
+        };
+        ix.persist()?;
+        std::fs::write(&marker, b"").map_err(super::error::io_err(&marker, "writing"))?;
+        if let Ok(f) = std::fs::File::open(&marker) {
+            let _ = f.sync_all();
+        }
+        if let Some(parent) = dir.parent() {
+            super::segment::sync_dir(parent);
+        }
+        Ok(ix)
+    }
+
+    /// Opens the index in `dir`, letting fjall create it in place if absent.
+    fn open_raw(dir: &Path) -> Result<Index, StoreError> {
+        let e = |e| index_err(dir, e);
+        // fjall asserts on some damaged files; a panic must become an error.
+        let ks = std::panic::catch_unwind(|| {
+            fjall::Config::new(dir)
+                .manual_journal_persist(true)
+                // Warm lookups at 10 M entries: 19 us p50 with 64 MiB, 5.8 us with 256 MiB
+                // (BENCHMARKS.md); filled only as blocks are read.
+                .cache_size(256 << 20)
+                .open()
+        })
+        .map_err(|_| corrupt(dir, "the index is damaged (it failed an internal check)"))?
+        .map_err(e)?;
+        // The journal need not reach the OS at every batch: the store's own watermark and
+        // segments are the record of what was written (see the module doc).
+        let part = |name| {
+            let o = PartitionCreateOptions::default().manual_journal_persist(true);
+            ks.open_partition(name, o).map_err(e)
+        };
+        Ok(Index {
+            blocks: part("blocks")?,
+            pins: part("pins")?,
+            meta: part("meta")?,
+            ks,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn e(&self) -> impl Fn(fjall::Error) -> StoreError + '_ {
+        move |e| index_err(&self.dir, e)
+    }
+
+    /// Where the block with multihash `key` is, if indexed.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Loc>, StoreError> {
+        match self.blocks.get(key).map_err(self.e())? {
+            None => Ok(None),
+            Some(v) => Loc::decode(&v)
+                .map(Some)
+                .ok_or_else(|| corrupt(&self.dir, "an index entry is not a location")),
+        }
+    }
+
+    /// Applies `change` atomically (durable only after [`Index::persist`]).
+    pub fn apply(&self, change: Change) -> Result<(), StoreError> {
+        let mut b = self.ks.batch();
+        for (k, loc) in change.put {
+            b.insert(&self.blocks, k, loc.encode());
+        }
+        for k in change.remove {
+            b.remove(&self.blocks, k);
+        }
+        if let Some(w) = change.watermark {
+            let mut v = [0u8; 16];
+            v[..4].copy_from_slice(&w.seg.to_le_bytes());
+            v[4..12].copy_from_slice(&w.offset.to_le_bytes());
+            v[12..].copy_from_slice(&w.ordinal.to_le_bytes());
+            b.insert(&self.meta, WATERMARK, v);
+        }
+        if let Some(s) = change.stats {
+            b.insert(&self.meta, BLOCKS, s.blocks.to_le_bytes());
+            b.insert(&self.meta, BYTES, s.bytes.to_le_bytes());
+        }
+        b.commit().map_err(self.e())
+    }
+
+    /// Makes every applied change durable.
+    pub fn persist(&self) -> Result<(), StoreError> {
+        self.ks.persist(PersistMode::SyncAll).map_err(self.e())
+    }
+
+    /// The watermark, if any was written.
+    pub fn watermark(&self) -> Result<Option<Pos>, StoreError> {
+        let Some(v) = self.meta.get(WATERMARK).map_err(self.e())? else {
+            return Ok(None);
+        };
+        if v.len() != 16 {
+            return Err(corrupt(&self.dir, "the watermark is malformed"));
+        }
+        Ok(Some(Pos {
+            seg: u32::from_le_bytes([v[0], v[1], v[2], v[3]]),
+            offset: u64::from_le_bytes([v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]]),
+            ordinal: u32::from_le_bytes([v[12], v[13], v[14], v[15]]),
+        }))
+    }
+
+    /// The counters as last applied.
+    pub fn stats(&self) -> Result<DiskStats, StoreError> {
+        let read = |k: &str| -> Result<u64, StoreError> {
+            match self.meta.get(k).map_err(self.e())? {
+                None => Ok(0),
+                Some(v) => {
+                    Ok(u64::from_le_bytes(v.as_ref().try_into().map_err(|_| {
+                        corrupt(&self.dir, "a counter is malformed")
+                    })?))
+                }
+            }
+        };
+        Ok(DiskStats {
+            blocks: read(BLOCKS)?,
+            bytes: read(BYTES)?,
+        })
+    }
+
+    /// Number of block entries (a full scan of the index).
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let mut n = 0u64;
+        for kv in self.blocks.keys() {
+            kv.map_err(self.e())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Every block entry, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = Result<(Vec<u8>, Loc), StoreError>> + '_ {
+        self.blocks.iter().map(move |kv| {
+            let (k, v) = kv.map_err(self.e())?;
+            let loc = Loc::decode(&v)
+                .ok_or_else(|| corrupt(&self.dir, "an index entry is not a location"))?;
+            Ok((k.to_vec(), loc))
+        })
+    }
+
+    /// Adds and removes pins in one durable step.
+    pub fn set_pins(&self, add: &[Cid], remove: &[Cid]) -> Result<(), StoreError> {
+        let mut b = self.ks.batch();
+        for c in remove {
+            b.remove(&self.pins, c.to_bytes());
+        }
+        for c in add {
+            b.insert(&self.pins, c.to_bytes(), []);
+        }
+        b.commit().map_err(self.e())?;
+        self.persist()
+    }
+
+    /// Whether `cid` is pinned.
+    pub fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.pins.contains_key(cid.to_bytes()).map_err(self.e())
+    }
+
+    /// Every pin.
+    pub fn pins(&self) -> Result<Vec<Cid>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.pins.keys() {
+            let k = k.map_err(self.e())?;
+            let cid = Cid::try_from(k.as_ref())
+                .map_err(|e| corrupt(&self.dir, format_args!("a pin is not a CID: {e}")))?;
+            out.push(cid);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loc_round_trip() {
+        let l = Loc {
+            seg: 7,
+            ordinal: 9,
+            offset: 1 << 33,
+            len: 5,
+        };
+        assert_eq!(Loc::decode(&l.encode()), Some(l));
+        assert_eq!(Loc::decode(&[0; 19]), None);
+    }
+
+    #[test]
+    fn changes_and_pins_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Loc {
+            seg: 1,
+            ordinal: 0,
+            offset: 16,
+            len: 3,
+        };
+        let cid =
+            crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1]).cid;
+        {
+            let ix = Index::open(dir.path()).unwrap();
+            ix.apply(Change {
+                put: vec![(b"k".to_vec(), l)],
+                watermark: Some(Pos {
+                    seg: 1,
+                    offset: 99,
+                    ordinal: 1,
+                }),
+                stats: Some(DiskStats {
+                    blocks: 1,
+                    bytes: 3,
+                }),
+                ..Change::default()
+            })
+            .unwrap();
+            ix.set_pins(&[cid], &[]).unwrap();
+        }
+        let ix = Index::open(dir.path()).unwrap();
+        assert_eq!(ix.get(b"k").unwrap(), Some(l));
+        assert_eq!(ix.watermark().unwrap().unwrap().offset, 99);
+        assert_eq!(ix.stats().unwrap().bytes, 3);
+        assert_eq!(ix.pins().unwrap(), vec![cid]);
+        assert_eq!(ix.count().unwrap(), 1);
+        ix.set_pins(&[], &[cid]).unwrap();
+        assert!(!ix.is_pinned(&cid).unwrap());
+    }
+}

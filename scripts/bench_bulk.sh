@@ -41,7 +41,7 @@ run_import() { # DIR N MODE
     local store="$work/store-$3"
     rm -rf "$store"
     mkdir -p "$store"
-    /usr/bin/time -v "$bin" import "$1" --store "$store/blocks.redb" --bulk "$3" \
+    /usr/bin/time -v "$bin" import "$1" --store "$store/store" --bulk "$3" \
         >/dev/null 2>"$work/time.txt"
     local secs rss bytes
     secs=$(grep Elapsed "$work/time.txt" | awk -F': ' '{print $2}' |
@@ -67,7 +67,7 @@ for n in ${SIZES:-100000 1000000}; do
     rm -rf "$work/files-$n"
 done
 for store in null disk; do
-    if [ "$store" = null ]; then args=(--null); else args=(--store "$work/scale/blocks.redb"); fi
+    if [ "$store" = null ]; then args=(--null); else args=(--store "$work/scale/store"); fi
     rm -rf "$work/scale"
     echo "bulk_scale --keys $scale ${args[*]}:"
     /usr/bin/time -v "$scale_bin" --keys "$scale" --spill "$work" "${args[@]}" 2>"$work/time.txt" |

@@ -4,7 +4,7 @@
 # runs each target for FUZZ_SECONDS (default 15) in one process. Fails on any crash.
 #
 # Cost on a fresh machine: installing cargo-fuzz (~2-3 min) and one release build of the fuzz
-# crate with its dependencies (several minutes); then 5 x FUZZ_SECONDS. .ci/run calls it unless
+# crate with its dependencies (several minutes); then one FUZZ_SECONDS run per target. .ci/run calls it unless
 # IPFS_HAMT_FUZZ_SMOKE=0; every test run also replays the targets on saved and seeded inputs in
 # `cargo test` (tests/fuzz_regressions.rs), which needs no extra build.
 set -euo pipefail
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 SECS=${FUZZ_SECONDS:-15}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-targets=(node_decode car_reader unixfs_read crypt_decode zarr_keys sharded_decode)
+targets=(node_decode car_reader unixfs_read crypt_decode zarr_keys sharded_decode disk_segment)
 cargo fuzz build -O --debug-assertions
 for t in "${targets[@]}"; do
   work=$(mktemp -d)

@@ -10,6 +10,8 @@
 mod car_reader;
 #[path = "../../../fuzz/src/crypt_decode.rs"]
 mod crypt_decode;
+#[path = "../../../fuzz/src/disk_segment.rs"]
+mod disk_segment;
 #[path = "../../../fuzz/src/node_decode.rs"]
 mod node_decode;
 #[path = "../../../fuzz/src/sharded_decode.rs"]
@@ -43,4 +45,11 @@ fn crypt_decode() {
 #[test]
 fn sharded_decode() {
     smoke::replay_and_mutate("sharded_decode", 3000, sharded_decode::run);
+}
+
+#[test]
+fn disk_segment() {
+    // Each input opens and closes a store twice (~0.2 s each: the index shuts its threads down),
+    // so fewer inputs than the decoders; the coverage-guided run is scripts/fuzz-smoke.sh.
+    smoke::replay_and_mutate("disk_segment", 40, disk_segment::run);
 }

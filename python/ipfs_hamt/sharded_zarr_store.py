@@ -378,6 +378,11 @@ class ShardedZarrStore(zarr.abc.store.Store):
     def _primary_array_path(self) -> Optional[str]:
         return self._c.primary
 
+    @property
+    def _primary_inferred(self) -> bool:
+        """v1: the primary array path was inferred from metadata, not recorded in the root."""
+        return bool(self._c.primary_inferred)
+
     def _primary_index(self) -> Optional[dict[str, Any]]:
         arrays = self._c.arrays()
         key = "" if self._version == SHARDED_ZARR_V1 else self._c.primary

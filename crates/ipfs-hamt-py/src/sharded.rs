@@ -330,6 +330,13 @@ impl Sharded {
         self.with_manifest(|m| m.primary.clone())
     }
 
+    /// v1: whether the primary array path was inferred from metadata (not recorded in the
+    /// root), py-hamt's `_primary_inferred`.
+    #[getter]
+    fn primary_inferred(&self) -> PyResult<bool> {
+        self.with_manifest(|m| m.primary_inferred)
+    }
+
     /// Top-level groups of a v2 store's array paths (sorted).
     fn top_level_groups(&self) -> PyResult<Vec<String>> {
         self.with_manifest(|m| m.top_level_groups())

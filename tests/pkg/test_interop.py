@@ -317,3 +317,40 @@ async def test_xarray_kubo_roundtrip(writer, kubo_urls):
                    consolidated=False)
         await h2.make_read_only()
         assert id_bytes(h2.root_node_id) == id_bytes(root)
+
+
+def test_hamt_sets_from_several_threads_all_land():
+    """Several threads, each with its own event loop, set keys on one HAMT (the queue is taken
+    from threads holding the GIL and from threads that released it): every key lands, once."""
+    import asyncio
+    import threading
+
+    async def build():
+        return await ipfs_hamt.HAMT.build(cas=ipfs_hamt.InMemoryCAS(), values_are_bytes=True)
+
+    h = asyncio.run(build())
+
+    def writer(t: int) -> None:
+        async def run():
+            for i in range(1500):
+                await h.set(f"t{t}-{i}", f"{t}:{i}".encode())
+                if i % 400 == 0:
+                    assert await h.get(f"t{t}-{i}") == f"{t}:{i}".encode()
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+        assert not th.is_alive(), "a writer thread hung"
+
+    async def check():
+        assert await h.len() == 6000
+        await h.make_read_only()
+        for t in range(4):
+            for i in (0, 777, 1499):
+                assert await h.get(f"t{t}-{i}") == f"{t}:{i}".encode()
+
+    asyncio.run(check())

@@ -16,13 +16,14 @@ Backends, each in its own subprocess:
 
 Needs py-hamt==3.6.0 and a RELEASE build of ipfs_hamt in one Python (see bench_pkg.py):
 
-    target/pkgenv/bin/python scripts/bench_pkg_sharded.py [--repeat N]
+    target/pkgenv/bin/python scripts/bench_pkg_sharded.py [--repeat N]   # medians of N runs
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -117,30 +118,37 @@ def main() -> None:
     if a.worker:
         print(json.dumps(worker(a.worker)))
         return
-    rows = {}
+    rows, spread = {}, {}
     for backend in ("memorystore", "py_hamt", "ipfs_hamt", "ipfs_hamt-pycas"):
-        best = None
+        runs = []
         for _ in range(a.repeat):
             cmd = [sys.executable, __file__, "--worker", backend] + ["--quick"] * a.quick
             out = subprocess.run(cmd,
                                  capture_output=True, text=True, check=True)
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            best = r if best is None else {k: min(v, r[k]) if isinstance(v, float) else v
-                                           for k, v in best.items()}
-        rows[backend] = best
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        # The median of each timing over the runs (the machine is shared: medians, with the
+        # range printed below, rather than the best run).
+        rows[backend] = {k: statistics.median(r[k] for r in runs) if isinstance(v, float) else v
+                         for k, v in runs[0].items()}
+        spread[backend] = {k: (min(r[k] for r in runs), max(r[k] for r in runs))
+                           for k, v in runs[0].items() if isinstance(v, float)}
     roots = {r.get("root") for b, r in rows.items() if b != "memorystore"}
     print(f"same root from all three sharded runs: {len(roots) == 1}")
+    print(f"median of {a.repeat} runs per backend (each in its own process)")
     print("| backend | write s (to_zarr + flush) | full read s | point series s |")
     print("| --- | --- | --- | --- |")
     for b, r in rows.items():
         print(f"| {b} | {r['write_s']:.2f} | {r['read_s']:.2f} | {r['point_s']:.3f} |")
+    for b, sp in spread.items():
+        print(f"{b} ranges: " + ", ".join(f"{k} {lo:.3f}-{hi:.3f}" for k, (lo, hi) in sp.items()))
     m, p = rows["memorystore"], rows["py_hamt"]
     for b in ("ipfs_hamt", "ipfs_hamt-pycas"):
         r = rows[b]
         print(f"{b}: write {p['write_s'] / r['write_s']:.1f}x py-hamt, "
               f"{r['write_s'] / m['write_s']:.2f}x MemoryStore; full read "
               f"{p['read_s'] / r['read_s']:.1f}x py-hamt, {r['read_s'] / m['read_s']:.2f}x "
-              f"MemoryStore; point {p['point_s'] / r['point_s']:.1f}x py-hamt")
+              f"MemoryStore; point {p['point_s'] / r['point_s']:.1f}x py-hamt, "
+              f"{r['point_s'] / m['point_s']:.2f}x MemoryStore")
 
 
 if __name__ == "__main__":

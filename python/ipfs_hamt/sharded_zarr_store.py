@@ -157,6 +157,22 @@ async def _drive(local: bool, stepped: bool, r: Any) -> Any:
             r.resolve(n, res, isinstance(res, BaseException))
 
 
+class _ShardCacheView:
+    """What py-hamt's ``_shard_data_cache`` tells about the writer's shards, read from the Rust
+    writer: ``_dirty_shards``, the shards a flush would write (v1: shard indices; v2:
+    ``(array path, shard index)`` pairs, py-hamt's cache keys). Read-only clones share it, as
+    they share py-hamt's cache."""
+
+    def __init__(self, core: Any, version: str) -> None:
+        self._core = core
+        self._v1 = version == SHARDED_ZARR_V1
+
+    @property
+    def _dirty_shards(self) -> set[Any]:
+        dirty = self._core.dirty_shards()
+        return {i for _, i in dirty} if self._v1 else set(dirty)
+
+
 class ShardedZarrStore(zarr.abc.store.Store):
     """A Zarr v3 store in py-hamt's sharded layout. Create or open it with :meth:`open`."""
 
@@ -270,6 +286,7 @@ class ShardedZarrStore(zarr.abc.store.Store):
         call holds the writer."""
         self._c = core
         self._version = core.version
+        self._shard_data_cache = _ShardCacheView(core, self._version)
         self._snapshot_metadata()
 
     async def _run(self, r: Any) -> Any:
@@ -361,6 +378,11 @@ class ShardedZarrStore(zarr.abc.store.Store):
     def _primary_array_path(self) -> Optional[str]:
         return self._c.primary
 
+    @property
+    def _primary_inferred(self) -> bool:
+        """v1: the primary array path was inferred from metadata, not recorded in the root."""
+        return bool(self._c.primary_inferred)
+
     def _primary_index(self) -> Optional[dict[str, Any]]:
         arrays = self._c.arrays()
         key = "" if self._version == SHARDED_ZARR_V1 else self._c.primary
@@ -372,6 +394,18 @@ class ShardedZarrStore(zarr.abc.store.Store):
             return empty
         v = index[field]
         return tuple(v) if isinstance(v, list) else v
+
+    @property
+    def _root_obj(self) -> dict[str, Any]:
+        """The root manifest as py-hamt's ``_root_obj`` holds it (``metadata``, ``chunks`` or
+        ``arrays``, CIDs as ``multiformats.CID``), built from the Rust state on each access:
+        reading it sees every change so far; assigning into it changes nothing."""
+        return self._c.root_obj()
+
+    @property
+    def _dirty_root(self) -> bool:
+        """True when a flush would write a new root (py-hamt's flag)."""
+        return bool(self._c.writable and self._c.dirty)
 
     @property
     def _array_shape(self) -> tuple[int, ...]:
@@ -576,6 +610,7 @@ class ShardedZarrStore(zarr.abc.store.Store):
             raise PermissionError("Cannot migrate a read-only store.")
         self._root_cid = await self._write("migrate_v1_to_v2", primary_array_path)
         self._version = SHARDED_ZARR_V2
+        self._shard_data_cache = _ShardCacheView(self._c, self._version)
         self._snapshot_metadata()
         return self._root_cid  # type: ignore[return-value]
 

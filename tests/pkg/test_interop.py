@@ -160,6 +160,32 @@ async def test_hamt_flush_midway_and_overwrite_same_root():
     assert id_bytes(roots[0]) == id_bytes(roots[1])
 
 
+async def test_hamt_sets_across_batches_are_seen_by_every_call():
+    """ipfs_hamt queues ``set`` on InMemoryCAS and applies it in batches on a worker thread.
+    Every other call must see exactly what py-hamt shows at the same point: values set just
+    before (within and across batches), overwrites in a later batch, ``len``, ``keys``, deletes
+    and the final root."""
+    seen = {}
+    for name, lib in LIBS.items():
+        h = await lib.HAMT.build(cas=lib.InMemoryCAS(), values_are_bytes=True, max_bucket_size=4)
+        log = []
+        for i in range(3000):
+            await h.set(f"k{i}", f"v{i}".encode())
+            if i % 997 == 0:
+                log.append(await h.get(f"k{i}"))
+                log.append(await h.len())
+            if i == 1800:
+                log.append(sorted([k async for k in h.keys()]) == sorted(f"k{j}" for j in range(1801)))
+        for i in range(0, 3000, 7):  # overwrites, queued behind the first values
+            await h.set(f"k{i}", b"again")
+        await h.delete("k5")
+        log += [await h.get("k0"), await h.get("k700"), await h.get("k2999"), await h.len()]
+        await h.make_read_only()
+        log.append(await h.get("k14"))
+        seen[name] = (log, id_bytes(h.root_node_id))
+    assert seen["ipfs_hamt"] == seen["py_hamt"]
+
+
 @pytest.mark.parametrize("writer", ["py_hamt", "ipfs_hamt"])
 async def test_hamt_on_the_other_librarys_cas_object(writer):
     """Each library's HAMT runs on the other's InMemoryCAS object directly (duck typing)."""
@@ -291,3 +317,40 @@ async def test_xarray_kubo_roundtrip(writer, kubo_urls):
                    consolidated=False)
         await h2.make_read_only()
         assert id_bytes(h2.root_node_id) == id_bytes(root)
+
+
+def test_hamt_sets_from_several_threads_all_land():
+    """Several threads, each with its own event loop, set keys on one HAMT (the queue is taken
+    from threads holding the GIL and from threads that released it): every key lands, once."""
+    import asyncio
+    import threading
+
+    async def build():
+        return await ipfs_hamt.HAMT.build(cas=ipfs_hamt.InMemoryCAS(), values_are_bytes=True)
+
+    h = asyncio.run(build())
+
+    def writer(t: int) -> None:
+        async def run():
+            for i in range(1500):
+                await h.set(f"t{t}-{i}", f"{t}:{i}".encode())
+                if i % 400 == 0:
+                    assert await h.get(f"t{t}-{i}") == f"{t}:{i}".encode()
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+        assert not th.is_alive(), "a writer thread hung"
+
+    async def check():
+        assert await h.len() == 6000
+        await h.make_read_only()
+        for t in range(4):
+            for i in (0, 777, 1499):
+                assert await h.get(f"t{t}-{i}") == f"{t}:{i}".encode()
+
+    asyncio.run(check())

@@ -18,6 +18,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
 
 use crate::convert::{id_from_py, id_to_py, ipld_to_py, py_to_ipld};
 use crate::error::to_py;
+use crate::pipeline::SetPipeline;
 use crate::store::{PyCas, Store};
 
 /// A Python `hash_fn` (anything but BLAKE3, which runs natively).
@@ -64,6 +65,10 @@ pub struct Hamt {
     config: HamtConfig,
     values_are_bytes: bool,
     mode: Arc<Mutex<Mode>>,
+    /// Whether `set` may queue (memory store, native key hash): see `pipeline.rs`.
+    pipelined: bool,
+    /// The queued `set`s of the current writer, once there were any.
+    pipe: Mutex<Option<Arc<SetPipeline>>>,
 }
 
 fn read_only_error(what: &str) -> PyErr {
@@ -75,6 +80,45 @@ fn lock_poisoned() -> PyErr {
 }
 
 impl Hamt {
+    /// Applies the queued `set`s (see `pipeline.rs`): every other operation calls this first,
+    /// so it sees the tree a synchronous `set` would have left.
+    fn settle(&self, py: Python<'_>) -> PyResult<()> {
+        let pipe = self.pipe.lock().map_err(|_| lock_poisoned())?.clone();
+        match pipe {
+            Some(p) => py.detach(|| p.drain()),
+            None => Ok(()),
+        }
+    }
+
+    /// The pipeline feeding `w`, made on first use (a previous writer's is drained first).
+    fn pipe_for(
+        &self,
+        py: Python<'_>,
+        w: &Arc<tokio::sync::Mutex<Writer>>,
+    ) -> PyResult<Arc<SetPipeline>> {
+        let current = self.pipe.lock().map_err(|_| lock_poisoned())?.clone();
+        if let Some(p) = current {
+            if p.feeds(w) {
+                return Ok(p);
+            }
+            py.detach(|| p.drain())?;
+        }
+        let p = Arc::new(SetPipeline::new(
+            w.clone(),
+            self.store.clone(),
+            self.config.block_hash,
+        ));
+        *self.pipe.lock().map_err(|_| lock_poisoned())? = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Settles and forgets the pipeline (its worker thread ends): before a mode change.
+    fn retire_pipe(&self, py: Python<'_>) -> PyResult<()> {
+        self.settle(py)?;
+        *self.pipe.lock().map_err(|_| lock_poisoned())? = None;
+        Ok(())
+    }
+
     fn writer(&self) -> PyResult<Option<Arc<tokio::sync::Mutex<Writer>>>> {
         Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
             Mode::Write(w) => Some(w.clone()),
@@ -146,12 +190,11 @@ fn none(py: Python<'_>, _: ()) -> PyResult<Bound<'_, PyAny>> {
 }
 
 fn value_bytes(val: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    if let Ok(b) = val.cast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
-    }
-    if val.is_instance_of::<PyByteArray>() || val.is_instance_of::<PyMemoryView>() {
-        let b = val.py().get_type::<PyBytes>().call1((val,))?;
-        return Ok(Bytes::copy_from_slice(b.cast::<PyBytes>()?.as_bytes()));
+    if val.is_instance_of::<PyBytes>()
+        || val.is_instance_of::<PyByteArray>()
+        || val.is_instance_of::<PyMemoryView>()
+    {
+        return crate::convert::bytes_from_py(val);
     }
     Err(PyTypeError::new_err(format!(
         "values_are_bytes=True needs bytes values, got {}",
@@ -206,6 +249,7 @@ impl Hamt {
             unixfs_values: matches!(store.kind, crate::store::Kind::Kubo(_)),
             ..HamtConfig::default()
         };
+        let custom_hash = hash_fn.is_some();
         if let Some(f) = hash_fn {
             config.hasher = Arc::new(PyHasher(f));
         }
@@ -234,7 +278,10 @@ impl Hamt {
                 ))
             }
         };
+        let pipelined = store.is_local() && !config.unixfs_values && !custom_hash;
         Ok(Hamt {
+            pipelined,
+            pipe: Mutex::new(None),
             store: shared,
             local: store.is_local(),
             bridge: store.bridge(),
@@ -264,6 +311,7 @@ impl Hamt {
     /// The root id: set when read-only or after a flush with no change since; None while
     /// there are unsaved changes.
     fn root_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.settle(py)?;
         let root = match &*self.mode.lock().map_err(|_| lock_poisoned())? {
             Mode::Read(r) => Some(r.root()),
             Mode::Write(w) => w.try_lock().ok().and_then(|w| w.root_cid()),
@@ -274,16 +322,28 @@ impl Hamt {
     fn set<'py>(
         &self,
         py: Python<'py>,
-        key: String,
+        key: &str,
         val: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer()?.ok_or_else(|| read_only_error("set"))?;
+        if self.pipelined && self.values_are_bytes {
+            if let Ok(b) = val.cast::<PyBytes>() {
+                // The common case, without a copy of its own: straight into the queue.
+                self.pipe_for(py, &w)?.push(py, key, b.as_bytes())?;
+                return Ok(py.None().into_bound(py));
+            }
+        }
         let data = if self.values_are_bytes {
             value_bytes(val)?
         } else {
             let v = py_to_ipld(val)?;
             Bytes::from(ipfs_hamt::value::encode_ipld(&v).map_err(to_py)?)
         };
+        if self.pipelined {
+            self.pipe_for(py, &w)?.push(py, key, &data)?;
+            return Ok(py.None().into_bound(py));
+        }
+        let key = key.to_owned();
         if self.bridge.is_some() {
             // py-hamt saves the value at `set`, before touching the tree; the writer's
             // background value batches would run off the driver's thread.
@@ -311,6 +371,7 @@ impl Hamt {
     }
 
     fn delete<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         let w = self.writer()?.ok_or_else(|| read_only_error("delete"))?;
         self.run(
             py,
@@ -338,6 +399,7 @@ impl Hamt {
         length: Option<u64>,
         suffix: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         let range = ByteRange::from_py(offset, length, suffix);
         let vab = self.values_are_bytes;
         let mode = self.mode()?;
@@ -355,6 +417,7 @@ impl Hamt {
     }
 
     fn get_pointer<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         let ids = self.config.ids;
         let mode = self.mode()?;
         self.run(
@@ -372,6 +435,7 @@ impl Hamt {
 
     /// Every key, in py-hamt's traversal order (a list; the Python side iterates it).
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         let mode = self.mode()?;
         self.run(
             py,
@@ -386,6 +450,7 @@ impl Hamt {
     }
 
     fn len<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         let mode = self.mode()?;
         self.run(
             py,
@@ -407,6 +472,7 @@ impl Hamt {
 
     /// Writes everything and switches to read-only mode.
     fn make_read_only<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.retire_pipe(py)?;
         let Some(w) = self.writer()? else {
             return self.run(py, async { Ok(()) }, none);
         };
@@ -423,7 +489,8 @@ impl Hamt {
     }
 
     /// Back to writable mode at the current root (a no-op when writable).
-    fn enable_write(&self) -> PyResult<()> {
+    fn enable_write(&self, py: Python<'_>) -> PyResult<()> {
+        self.retire_pipe(py)?;
         let mut mode = self.mode.lock().map_err(|_| lock_poisoned())?;
         if let Mode::Read(r) = &*mode {
             let w =
@@ -434,7 +501,8 @@ impl Hamt {
     }
 
     /// Approximate bytes of the cached decoded nodes.
-    fn cache_size(&self) -> PyResult<u64> {
+    fn cache_size(&self, py: Python<'_>) -> PyResult<u64> {
+        self.settle(py)?;
         Ok(match &*self.mode.lock().map_err(|_| lock_poisoned())? {
             Mode::Read(r) => r.cache_stats().bytes,
             Mode::Write(w) => w.try_lock().map(|w| w.cache_stats().bytes).unwrap_or(0),
@@ -444,6 +512,7 @@ impl Hamt {
     /// Writable: writes the buffered changes (the HAMT stays writable, with a valid root).
     /// Read-only: empties the node cache.
     fn cache_vacate<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.settle(py)?;
         match self.mode()? {
             Mode::Write(w) => self.run(
                 py,

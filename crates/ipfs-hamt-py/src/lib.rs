@@ -15,6 +15,7 @@ mod convert;
 mod error;
 mod hamt;
 mod op;
+mod pipeline;
 mod sharded;
 mod store;
 

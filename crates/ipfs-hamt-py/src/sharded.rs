@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::convert::cid_from_py;
+use crate::convert::{bytes_from_py, cid_from_py};
 use crate::error::to_py;
 use crate::store::{PyCas, Store};
 
@@ -330,6 +330,13 @@ impl Sharded {
         self.with_manifest(|m| m.primary.clone())
     }
 
+    /// v1: whether the primary array path was inferred from metadata (not recorded in the
+    /// root), py-hamt's `_primary_inferred`.
+    #[getter]
+    fn primary_inferred(&self) -> PyResult<bool> {
+        self.with_manifest(|m| m.primary_inferred)
+    }
+
     /// Top-level groups of a v2 store's array paths (sorted).
     fn top_level_groups(&self) -> PyResult<Vec<String>> {
         self.with_manifest(|m| m.top_level_groups())
@@ -391,6 +398,21 @@ impl Sharded {
             out.set_item(p, d)?;
         }
         Ok(out)
+    }
+
+    /// The root manifest as py-hamt's `_root_obj` holds it (dicts, lists, `multiformats.CID`s),
+    /// built from the current state: a copy, changing it changes nothing.
+    fn root_obj<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let root = self.with_manifest(|m| m.to_ipld())?;
+        crate::convert::ipld_to_py(py, &root)
+    }
+
+    /// The shards a flush would write, as `(array path, shard index)` (none for a reader).
+    fn dirty_shards(&self) -> PyResult<Vec<(String, u64)>> {
+        match &self.mode {
+            Mode::Read(_) => Ok(Vec::new()),
+            Mode::Write(w) => Ok(w.try_lock().map_err(|_| busy())?.dirty_shards()),
+        }
     }
 
     /// Reader counters: (shard fetches, auto mode latched, cached shards); zeros for a writer.
@@ -464,10 +486,15 @@ impl Sharded {
     }
 
     /// Stores `data` under `key`; returns whether it was stored (v2 ignores unplaceable keys).
-    fn set<'py>(&self, py: Python<'py>, key: String, data: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+    fn set<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let w = self.writer("set")?;
         let bridge = self.bridge.clone();
-        let data = Bytes::from(data);
+        let data = bytes_from_py(data)?;
         self.run(
             py,
             async move {

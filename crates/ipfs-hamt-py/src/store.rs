@@ -245,9 +245,10 @@ impl Store {
     fn kubo_save<'py>(
         &self,
         py: Python<'py>,
-        data: Vec<u8>,
+        data: &Bound<'py, PyAny>,
         codec: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let data = crate::convert::bytes_from_py(data)?;
         let codec = codec_of(codec)?;
         let k = self.kubo()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {

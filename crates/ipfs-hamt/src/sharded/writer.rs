@@ -182,6 +182,18 @@ impl ShardedWriter {
         self.dirty_root || self.shards.values().any(|s| s.dirty)
     }
 
+    /// The shards changed since the last flush, as `(array path, shard index)` (v1: path "").
+    pub fn dirty_shards(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<_> = self
+            .shards
+            .iter()
+            .filter(|(_, s)| s.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The store blocks are written to.
     pub fn store(&self) -> &SharedStore {
         &self.store

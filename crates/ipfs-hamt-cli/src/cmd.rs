@@ -570,7 +570,7 @@ pub async fn push(opts: &StoreOpts, cid: &str, pin: bool) -> Result<()> {
 pub async fn pull(opts: &StoreOpts, cid: &str) -> Result<()> {
     let node = stores::require_node(opts, "pull")?;
     let root = stores::parse_cid(cid)?;
-    let local = stores::open_local_disk(opts, "pull")?;
+    let local = stores::open_local_disk(opts, "pull", stores::Access::Write)?;
     // The layout is read from the root: locally if an earlier pull got it, else from the node.
     let source: SharedStore = if local.store.has(&root).await? {
         local.store.clone()

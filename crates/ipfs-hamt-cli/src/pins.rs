@@ -14,7 +14,7 @@ fn disk(opts: &StoreOpts, what: &str) -> Result<DiskStore> {
     if stores::uses_node(opts) {
         bail!("{what} works on the disk store (--store), not on a node; pin there with `ipfs pin`");
     }
-    let opened = stores::open_local_disk(opts, what)?;
+    let opened = stores::open_local_disk(opts, what, stores::Access::Read)?;
     match opened.disk {
         Some(d) => Ok(d),
         None => bail!("{what} needs the disk store"),

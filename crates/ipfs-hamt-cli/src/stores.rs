@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
+use ipfs_hamt::store::disk::{default_store_path, DiskOptions};
 use ipfs_hamt::store::kubo::{Auth, KuboConfig, KuboStore};
-use ipfs_hamt::store::{disk::default_store_path, BlockStore, CarStore, DiskStore, SharedStore};
+use ipfs_hamt::store::{BlockStore, CarStore, DiskStore, SharedStore};
 use ipfs_hamt::Cid;
 
 use crate::StoreOpts;
@@ -101,11 +102,21 @@ pub fn open_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
     if let Some(node) = open_node(opts)? {
         return Ok(node);
     }
-    open_local_disk(opts, what)
+    open_local_disk(opts, what, Access::Write)
+}
+
+/// What a command mostly does with the disk store: it sizes the index cache, which fills as
+/// the index is read (a writer's lookups are for absent blocks, answered by bloom filters).
+#[derive(Clone, Copy)]
+pub enum Access {
+    /// Reads (get, ls, serve, verify...): a large cache for warm random reads.
+    Read,
+    /// Imports and other writes: a small cache, so memory stays flat.
+    Write,
 }
 
 /// Opens the local disk store, ignoring the node options (`pull`).
-pub fn open_local_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
+pub fn open_local_disk(opts: &StoreOpts, what: &str, access: Access) -> Result<Opened> {
     if let Some(car) = &opts.car {
         bail!(
             "{what} writes to the disk store; a CAR ({}) is read-only here (use --store)",
@@ -113,7 +124,13 @@ pub fn open_local_disk(opts: &StoreOpts, what: &str) -> Result<Opened> {
         );
     }
     let path = disk_path(opts)?;
-    let disk = DiskStore::open(&path)?;
+    let options = DiskOptions {
+        index_cache_bytes: match access {
+            Access::Read => DiskOptions::READ_CACHE_BYTES,
+            Access::Write => DiskOptions::WRITE_CACHE_BYTES,
+        },
+    };
+    let disk = DiskStore::open_with(&path, options)?;
     Ok(Opened {
         store: Arc::new(disk.clone()),
         label: format!("store {}", path.display()),
@@ -135,7 +152,7 @@ pub fn open(opts: &StoreOpts) -> Result<Opened> {
 pub fn open_local(opts: &StoreOpts) -> Result<Opened> {
     match &opts.car {
         Some(path) => open_car(path),
-        None => open_local_disk(opts, "this command"),
+        None => open_local_disk(opts, "this command", Access::Read),
     }
 }
 

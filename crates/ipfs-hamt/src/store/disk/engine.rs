@@ -80,10 +80,10 @@ fn poisoned(path: &Path) -> StoreError {
 
 impl Engine {
     /// Opens the store whose lock is held, recovering records past the watermark.
-    pub fn open(path: &Path, lock: StoreLock) -> Result<Engine, StoreError> {
+    pub fn open(path: &Path, lock: StoreLock, cache_bytes: u64) -> Result<Engine, StoreError> {
         let seg_dir = path.join("segments");
         std::fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir, "creating"))?;
-        let index = Index::open(&path.join("index"))?;
+        let index = Index::open(&path.join("index"), cache_bytes)?;
         let mut ids = segment::list(&seg_dir)?;
         let watermark = index.watermark()?;
         if ids.is_empty() {

@@ -101,21 +101,21 @@ impl Index {
     /// until `<dir>.complete` exists, an index that fails to open is discarded and made again
     /// (nothing can be lost: the marker is written as soon as a new index is made, before any
     /// entry goes in, and a new store's records are found again by the scan past the watermark).
-    pub fn open(dir: &Path) -> Result<Index, StoreError> {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Index, StoreError> {
         let mut name = dir.file_name().unwrap_or_default().to_os_string();
         name.push(".complete");
         let marker = dir.with_file_name(name);
         if marker.exists() {
-            return Index::open_raw(dir);
+            return Index::open_raw(dir, cache_bytes);
         }
-        let ix = match Index::open_raw(dir) {
+        let ix = match Index::open_raw(dir, cache_bytes) {
             Ok(ix) => ix,
             Err(_) => {
                 if dir.exists() {
                     std::fs::remove_dir_all(dir)
                         .map_err(super::error::io_err(dir, "removing the unfinished index"))?;
                 }
-                Index::open_raw(dir)?
+                Index::open_raw(dir, cache_bytes)?
             }
         };
         ix.persist()?;
@@ -130,15 +130,14 @@ impl Index {
     }
 
     /// Opens the index in `dir`, letting fjall create it in place if absent.
-    fn open_raw(dir: &Path) -> Result<Index, StoreError> {
+    fn open_raw(dir: &Path, cache_bytes: u64) -> Result<Index, StoreError> {
         let e = |e| index_err(dir, e);
         // fjall asserts on some damaged files; a panic must become an error.
         let ks = std::panic::catch_unwind(|| {
             fjall::Config::new(dir)
                 .manual_journal_persist(true)
-                // Warm lookups at 10 M entries: 19 us p50 with 64 MiB, 5.8 us with 256 MiB
-                // (BENCHMARKS.md); filled only as blocks are read.
-                .cache_size(256 << 20)
+                // Filled only as index blocks are read (DiskOptions says why its size).
+                .cache_size(cache_bytes)
                 .open()
         })
         .map_err(|_| corrupt(dir, "the index is damaged (it failed an internal check)"))?
@@ -312,7 +311,7 @@ mod tests {
         let cid =
             crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1]).cid;
         {
-            let ix = Index::open(dir.path()).unwrap();
+            let ix = Index::open(dir.path(), 64 << 20).unwrap();
             ix.apply(Change {
                 put: vec![(b"k".to_vec(), l)],
                 watermark: Some(Pos {
@@ -329,7 +328,7 @@ mod tests {
             .unwrap();
             ix.set_pins(&[cid], &[]).unwrap();
         }
-        let ix = Index::open(dir.path()).unwrap();
+        let ix = Index::open(dir.path(), 64 << 20).unwrap();
         assert_eq!(ix.get(b"k").unwrap(), Some(l));
         assert_eq!(ix.watermark().unwrap().unwrap().offset, 99);
         assert_eq!(ix.stats().unwrap().bytes, 3);

@@ -107,7 +107,7 @@ pub fn migrate(old: &Path, target: &Path) -> Result<(), StoreError> {
     };
     let stats = {
         let lock = layout::prepare(&tmp)?;
-        let engine = Engine::open(&tmp, lock)?;
+        let engine = Engine::open(&tmp, lock, super::DiskOptions::WRITE_CACHE_BYTES)?;
         let (mut batch, mut batch_bytes) = (Vec::new(), 0usize);
         let mut stats = DiskStats::default();
         let mut skipped = 0u64;

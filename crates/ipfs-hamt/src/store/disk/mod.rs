@@ -137,6 +137,36 @@ impl std::fmt::Debug for DiskStore {
     }
 }
 
+/// Settings of a [`DiskStore`].
+///
+/// ```
+/// use ipfs_hamt::store::disk::DiskOptions;
+/// assert_eq!(DiskOptions::default().index_cache_bytes, DiskOptions::READ_CACHE_BYTES);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskOptions {
+    /// Bytes of index blocks kept in memory. It fills as lookups read the index, so it is a
+    /// large part of a long run's memory: readers want it large (warm random gets at 10 M
+    /// blocks: 5.8 us p50 with 256 MiB, 19 us with 64 MiB), a bulk writer, whose lookups are
+    /// mostly for absent blocks and answered by bloom filters, wants it small.
+    pub index_cache_bytes: u64,
+}
+
+impl DiskOptions {
+    /// The default: for serving reads.
+    pub const READ_CACHE_BYTES: u64 = 256 << 20;
+    /// For imports and other bulk writes.
+    pub const WRITE_CACHE_BYTES: u64 = 32 << 20;
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            index_cache_bytes: DiskOptions::READ_CACHE_BYTES,
+        }
+    }
+}
+
 impl DiskStore {
     /// Opens the store at `path` (a directory), creating it (and its parents) if absent.
     ///
@@ -159,9 +189,25 @@ impl DiskStore {
     /// assert!(DiskStore::open(&path).is_ok());
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<DiskStore, StoreError> {
+        DiskStore::open_with(path, DiskOptions::default())
+    }
+
+    /// [`DiskStore::open`] with settings.
+    ///
+    /// ```
+    /// use ipfs_hamt::store::disk::{DiskOptions, DiskStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = DiskOptions { index_cache_bytes: DiskOptions::WRITE_CACHE_BYTES };
+    /// let store = DiskStore::open_with(dir.path().join("store"), options).unwrap();
+    /// # drop(store);
+    /// ```
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: DiskOptions,
+    ) -> Result<DiskStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let lock = layout::prepare(&path)?;
-        let engine = Engine::open(&path, lock)?;
+        let engine = Engine::open(&path, lock, options.index_cache_bytes)?;
         Ok(DiskStore {
             engine: Arc::new(engine),
             gc_lock: Arc::new(tokio::sync::RwLock::new(())),

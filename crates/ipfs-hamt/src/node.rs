@@ -690,7 +690,11 @@ enum Held {
 /// A HAMT node: 256 slots, of which only the non-empty ones are held. All bucket bytes of a
 /// node live in one buffer, so a million keys cost about their encoded size, not an
 /// allocation each.
+///
+/// Aligned to a cache line: the struct is two lines then, not three, and an insert that
+/// reaches a node not touched for a while waits for one memory load less.
 #[derive(Debug, Clone, Default)]
+#[repr(align(64))]
 pub struct Node {
     bitmap: [u64; 4],
     held: Vec<Held>,

@@ -23,6 +23,9 @@ use ipfs_hamt::{HamtConfig, Writer};
 
 const BATCH: usize = 512;
 
+/// One queued batch: keys and values back to back, and their lengths.
+type Batch = (Vec<u8>, Vec<(usize, usize)>);
+
 /// `bench_pyhamt.py`'s `value_for`.
 fn value_for(i: usize, size: usize) -> Vec<u8> {
     let v = format!("value-{i:012}-").into_bytes();
@@ -32,7 +35,7 @@ fn value_for(i: usize, size: usize) -> Vec<u8> {
 /// One round: returns (blocks, put_many, insert) times and the root.
 fn round(rt: &tokio::runtime::Runtime, n: usize) -> (Duration, Duration, Duration, String) {
     // The queued batches, built before the clock starts (Python's side of the work).
-    let batches: Vec<(Vec<u8>, Vec<(usize, usize)>)> = (0..n)
+    let batches: Vec<Batch> = (0..n)
         .collect::<Vec<_>>()
         .chunks(BATCH)
         .map(|is| {

@@ -92,7 +92,7 @@ impl Shard {
             let chunk = self.arenas.len() - 1;
             let arena = &mut self.arenas[chunk];
             let offset = arena.len();
-            arena.extend_from_slice(&data);
+            arena.extend_from_slice(data);
             Loc::Arena {
                 chunk: chunk as u32,
                 offset: offset as u32,

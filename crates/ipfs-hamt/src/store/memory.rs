@@ -74,12 +74,12 @@ impl Shard {
     }
 
     /// Stores a block; returns false if it was already present.
-    fn insert(&mut self, code: u64, digest: [u8; 32], data: Bytes) -> bool {
+    fn insert(&mut self, code: u64, digest: [u8; 32], data: &Bytes) -> bool {
         if self.find(code, &digest).is_some() {
             return false;
         }
         let loc = if data.len() >= BIG {
-            self.big.push(data);
+            self.big.push(data.clone());
             Loc::Big(self.big.len() as u32 - 1)
         } else {
             let fits = self
@@ -92,7 +92,7 @@ impl Shard {
             let chunk = self.arenas.len() - 1;
             let arena = &mut self.arenas[chunk];
             let offset = arena.len();
-            arena.extend_from_slice(&data);
+            arena.extend_from_slice(data);
             Loc::Arena {
                 chunk: chunk as u32,
                 offset: offset as u32,
@@ -215,31 +215,51 @@ impl BlockStore for MemoryStore {
     }
 
     async fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
-        // Group by shard so each lock is taken once per batch.
-        let mut groups: [Vec<Block>; SHARDS] = Default::default();
-        for b in blocks {
-            groups[key_of(&b.cid).0].push(b);
+        // Visit the blocks shard by shard so each lock is taken once per batch: a counting
+        // sort of their positions (no move of the blocks themselves, one allocation).
+        let mut counts = [0u32; SHARDS + 1];
+        let shards: Vec<u8> = blocks
+            .iter()
+            .map(|b| {
+                let shard = key_of(&b.cid).0;
+                counts[shard + 1] += 1;
+                shard as u8
+            })
+            .collect();
+        for i in 0..SHARDS {
+            counts[i + 1] += counts[i];
+        }
+        let mut order = vec![0u32; blocks.len()];
+        let mut next = counts;
+        for (i, &shard) in shards.iter().enumerate() {
+            order[next[shard as usize] as usize] = i as u32;
+            next[shard as usize] += 1;
         }
         let mut added = 0u64;
-        for (i, group) in groups.into_iter().enumerate() {
-            if group.is_empty() {
+        for shard_no in 0..SHARDS {
+            let members = &order[counts[shard_no] as usize..counts[shard_no + 1] as usize];
+            if members.is_empty() {
                 continue;
             }
-            let mut s = self.shards[i].write().map_err(|_| Self::poisoned())?;
+            let mut s = self.shards[shard_no]
+                .write()
+                .map_err(|_| Self::poisoned())?;
             let shard = &mut *s;
             let entries = &shard.entries;
-            shard.table.reserve(group.len(), |&i| {
+            shard.table.reserve(members.len(), |&i| {
                 let e = &entries[i as usize];
                 hash_of(e.code, &e.digest)
             });
-            for b in group {
+            shard.entries.reserve(members.len());
+            for &i in members {
+                let b = &blocks[i as usize];
                 let len = b.data.len() as u64;
                 let (_, code, digest) = key_of(&b.cid);
                 let new = match digest {
-                    Some(d) => s.insert(code, d, b.data),
-                    None => s
+                    Some(d) => shard.insert(code, d, &b.data),
+                    None => shard
                         .other
-                        .insert((code, b.cid.hash().digest().to_vec()), b.data)
+                        .insert((code, b.cid.hash().digest().to_vec()), b.data.clone())
                         .is_none(),
                 };
                 if new {

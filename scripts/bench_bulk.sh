@@ -34,8 +34,9 @@ for i in range(n):
 PY
 }
 
-# Bytes on disk of a store (a file, or a directory of files).
+# Bytes of a store (a file, or a directory of files): apparent, and allocated on disk.
 size() { du -sb "$1" | cut -f1; }
+allocated() { du -sB1 "$1" | cut -f1; }
 
 run_import() { # DIR N MODE
     local store="$work/store-$3"
@@ -43,14 +44,15 @@ run_import() { # DIR N MODE
     mkdir -p "$store"
     /usr/bin/time -v "$bin" import "$1" --store "$store/store" --bulk "$3" \
         >/dev/null 2>"$work/time.txt"
-    local secs rss bytes
+    local secs rss bytes alloc
     secs=$(grep Elapsed "$work/time.txt" | awk -F': ' '{print $2}' |
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(grep 'Maximum resident' "$work/time.txt" | awk '{print $NF}')
     bytes=$(size "$store")
-    printf '| import %s files --bulk %s | %.2f s | %.0f keys/s | %.0f MiB | %.0f B/key |\n' \
+    alloc=$(allocated "$store")
+    printf '| import %s files --bulk %s | %.2f s | %.0f keys/s | %.0f MiB | %.0f B/key (%.0f allocated) |\n' \
         "$2" "$3" "$secs" "$(echo "$2 / $secs" | bc -l)" "$(echo "$rss / 1024" | bc -l)" \
-        "$(echo "$bytes / $2" | bc -l)"
+        "$(echo "$bytes / $2" | bc -l)" "$(echo "$alloc / $2" | bc -l)"
     rm -rf "$store"
 }
 

@@ -135,8 +135,8 @@ const MAJOR_ARRAY: u8 = 4;
 const MAJOR_MAP: u8 = 5;
 const TAG_CID: [u8; 2] = [0xd8, 0x2a];
 
-/// Appends a CBOR head in its shortest form.
-fn write_head(out: &mut Vec<u8>, major: u8, v: u64) {
+/// Appends a CBOR head in its shortest form (DAG-CBOR's rule; shared by every encoder here).
+pub(crate) fn write_head(out: &mut Vec<u8>, major: u8, v: u64) {
     let m = major << 5;
     if v < 24 {
         out.push(m | v as u8);

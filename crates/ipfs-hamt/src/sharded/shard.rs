@@ -2,6 +2,7 @@
 //! null. Decoding is strict and hand-written: a shard can hold tens of thousands of entries,
 //! and its list header is checked against `chunks_per_shard` before anything is allocated.
 
+use crate::node::write_head;
 use cid::Cid;
 
 /// A shard's entries: chunk `s * cps + k` is entry `k` of shard `s`.
@@ -221,25 +222,6 @@ pub fn decode_entry(
         skip_rest(data, &mut pos, h, 0).map_err(malformed)?;
     }
     read_entry(data, &mut pos, shard)
-}
-
-/// Appends a CBOR head.
-pub(crate) fn write_head(out: &mut Vec<u8>, major: u8, arg: u64) {
-    let m = major << 5;
-    if arg < 24 {
-        out.push(m | arg as u8);
-    } else if arg < 1 << 8 {
-        out.extend_from_slice(&[m | 24, arg as u8]);
-    } else if arg < 1 << 16 {
-        out.push(m | 25);
-        out.extend_from_slice(&(arg as u16).to_be_bytes());
-    } else if arg < 1 << 32 {
-        out.push(m | 26);
-        out.extend_from_slice(&(arg as u32).to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&arg.to_be_bytes());
-    }
 }
 
 /// DAG-CBOR bytes of a shard (as py-hamt's `dag_cbor.encode(list)`).

@@ -602,7 +602,7 @@ pub(crate) fn header_prefix(root: &Cid) -> Vec<u8> {
     h.extend_from_slice(b"roots");
     h.push(0x81); // array(1)
     h.extend_from_slice(&[0xd8, 0x2a]); // tag(42)
-    cbor_head(&mut h, 2, cid.len() as u64 + 1); // bytes(len + 1)
+    crate::node::write_head(&mut h, 2, cid.len() as u64 + 1); // bytes(len + 1)
     h.push(0x00); // multibase identity prefix
     h.extend_from_slice(&cid);
     h.push(0x67); // text(7)
@@ -613,25 +613,6 @@ pub(crate) fn header_prefix(root: &Cid) -> Vec<u8> {
     out.extend_from_slice(unsigned_varint::encode::u64(h.len() as u64, &mut vbuf));
     out.extend_from_slice(&h);
     out
-}
-
-/// Appends a minimal CBOR head of the given major type.
-fn cbor_head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    if n < 24 {
-        out.push(m | n as u8);
-    } else if n <= u8::MAX as u64 {
-        out.extend_from_slice(&[m | 24, n as u8]);
-    } else if n <= u16::MAX as u64 {
-        out.push(m | 25);
-        out.extend_from_slice(&(n as u16).to_be_bytes());
-    } else if n <= u32::MAX as u64 {
-        out.push(m | 26);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(m | 27);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
 }
 
 /// The CIDs a block links to, in encoding order: every CID inside a dag-cbor block, every link

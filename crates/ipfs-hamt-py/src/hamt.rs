@@ -107,6 +107,7 @@ impl Hamt {
             w.clone(),
             self.store.clone(),
             self.config.block_hash,
+            self.config.hasher.clone(),
         ));
         *self.pipe.lock().map_err(|_| lock_poisoned())? = Some(p.clone());
         Ok(p)

@@ -251,3 +251,40 @@ async fn reader_cache_counts_and_concurrent_gets() {
         "root and child reload after clear"
     );
 }
+
+/// `insert_pointer_hashed` (the key hashed elsewhere, as Python's set pipeline does) leaves the
+/// same tree as `insert_pointer`, with splits (bucket size 1) and a key set twice.
+#[test]
+fn inserting_prehashed_pointers_matches_insert_pointer() {
+    use ipfs_hamt::block::{Block, RAW};
+    use ipfs_hamt::key_hash::{Blake3Hasher, KeyHasher};
+    use ipfs_hamt::store::BlockStore;
+    use ipfs_hamt::HashAlg;
+    rt().block_on(async {
+        let store = Arc::new(MemoryStore::new());
+        let mut plain = Writer::new(store.clone(), config(1)).unwrap();
+        let mut hashed = Writer::new(store.clone(), config(1)).unwrap();
+        for i in 0..500u32 {
+            let key = format!("key-{}", i % 450);
+            let block = Block::new(
+                RAW,
+                HashAlg::Blake3,
+                bytes::Bytes::from(i.to_le_bytes().to_vec()),
+            );
+            store.put(block.clone()).await.unwrap();
+            plain.insert_pointer(&key, block.cid).await.unwrap();
+            let h = Blake3Hasher.hash(key.as_bytes());
+            hashed
+                .insert_pointer_hashed(&key, &h, block.cid)
+                .await
+                .unwrap();
+        }
+        let (a, b) = (
+            plain.commit().await.unwrap(),
+            hashed.commit().await.unwrap(),
+        );
+        assert_eq!(a, b);
+        let r = Reader::new(store, b, config(1)).unwrap();
+        assert_eq!(r.len().await.unwrap(), 450);
+    });
+}

@@ -342,14 +342,37 @@ impl Writer {
     pub async fn insert_pointer(&mut self, key: &str, value: Cid) -> Result<()> {
         // The id item and the new bucket are built in buffers kept across inserts: an insert
         // is a few hundred nanoseconds, and an allocation each was a noticeable part of it.
+        let hash = self.config.hasher.hash(key.as_bytes());
+        self.insert_pointer_hashed(key, &hash, value).await
+    }
+
+    /// [`Writer::insert_pointer`] for a key already hashed with this writer's
+    /// [`HamtConfig::hasher`], so that the hashing can run on another thread (Python's set
+    /// pipeline does). A hash from another function files the key where no lookup finds it.
+    pub async fn insert_pointer_hashed(
+        &mut self,
+        key: &str,
+        hash: &KeyHash,
+        value: Cid,
+    ) -> Result<()> {
+        debug_assert_eq!(
+            self.config.hasher.hash(key.as_bytes()).as_bytes(),
+            hash.as_bytes()
+        );
         let mut scratch = std::mem::take(&mut self.scratch);
-        let result = self.insert_with(key, value, &mut scratch).await;
+        let result = self.insert_with(key, hash, value, &mut scratch).await;
         self.scratch = scratch;
         result
     }
 
-    async fn insert_with(&mut self, key: &str, value: Cid, scratch: &mut Scratch) -> Result<()> {
-        let hash = self.config.hasher.hash(key.as_bytes());
+    async fn insert_with(
+        &mut self,
+        key: &str,
+        hash: &KeyHash,
+        value: Cid,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
+        let hash = *hash;
         scratch.item.clear();
         encode_id_into(&value, self.config.ids, &mut scratch.item);
         let item = &scratch.item[..];

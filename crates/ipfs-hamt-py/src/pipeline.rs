@@ -171,7 +171,10 @@ impl SetPipeline {
         if !q.buf.full() {
             return Ok(None);
         }
-        let next = Batch::with_capacity(q.buf.data.len());
+        // Room for a slightly longer next batch (keys grow: key-999, key-1000), so the buffer
+        // is not reallocated and copied once per batch.
+        let len = q.buf.data.len();
+        let next = Batch::with_capacity(len + len / 8);
         let batch = std::mem::replace(&mut q.buf, next);
         Ok(Some((self.worker(q)?, batch)))
     }

@@ -83,7 +83,7 @@ impl Engine {
     pub fn open(path: &Path, lock: StoreLock, cache_bytes: u64) -> Result<Engine, StoreError> {
         let seg_dir = path.join("segments");
         std::fs::create_dir_all(&seg_dir).map_err(io_err(&seg_dir, "creating"))?;
-        let index = Index::open(&path.join("index"), cache_bytes)?;
+        let index = Index::open(&path.join("index"), &path.join("runs"), cache_bytes)?;
         let mut ids = segment::list(&seg_dir)?;
         let watermark = index.watermark()?;
         if ids.is_empty() {

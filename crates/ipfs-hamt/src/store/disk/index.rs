@@ -98,8 +98,8 @@ impl std::fmt::Debug for Index {
 /// One atomic change to the index.
 #[derive(Default)]
 pub struct Change {
-    /// Entries to add or repoint.
-    pub put: Vec<(Vec<u8>, Loc)>,
+    /// Entries to add or repoint (any order; [`Index::apply`] sorts them).
+    pub put: Vec<Entry>,
     /// Entries to remove.
     pub remove: Vec<Vec<u8>>,
     /// The new watermark.
@@ -242,28 +242,34 @@ impl Index {
         self.runs.get(key)
     }
 
+    /// The runs as they are now, for [`Index::get_in`].
+    pub fn runs(&self) -> Result<Arc<Vec<Arc<Run>>>, StoreError> {
+        self.runs.list()
+    }
+
+    /// [`Index::get`] of the key with hash `h` in `runs`.
+    pub fn get_in(runs: &[Arc<Run>], h: u64, key: &[u8]) -> Result<Option<Loc>, StoreError> {
+        RunSet::get_in(runs, h, key)
+    }
+
     /// Applies `change` atomically (durable only after [`Index::persist`]): its entries become
-    /// a new run, listed in the same batch as the watermark and counters; then runs are merged
-    /// if their shape calls for it.
-    pub fn apply(&self, change: Change) -> Result<(), StoreError> {
+    /// a new run, listed in the same batch as the watermark and counters. `change.put` is left
+    /// holding the entries (sorted), for the caller to take back if this fails. Call
+    /// [`Index::compact`] after.
+    pub fn apply(&self, change: &mut Change) -> Result<(), StoreError> {
         let mut list: Vec<_> = self.runs.list()?.to_vec();
-        if !(change.put.is_empty() && change.remove.is_empty()) {
-            let put = change.put.into_iter().map(|(key, loc)| Entry {
-                h: key_hash(&key),
-                key,
-                found: Found::At(loc),
-            });
-            let removed = change.remove.into_iter().map(|key| Entry {
-                h: key_hash(&key),
-                key,
-                found: Found::Removed,
-            });
-            let mut entries: Vec<Entry> = put.chain(removed).collect();
+        let entries = &mut change.put;
+        entries.extend(change.remove.drain(..).map(|key| Entry {
+            h: key_hash(&key),
+            key,
+            found: Found::Removed,
+        }));
+        if !entries.is_empty() {
             // A key both put and removed ends removed, as in one fjall batch before.
             let rank = |e: &Entry| matches!(e.found, Found::At(_));
             entries.sort_unstable_by(|a, b| a.order().cmp(&b.order()).then(rank(a).cmp(&rank(b))));
             entries.dedup_by(|a, b| a.order() == b.order());
-            list.push(self.runs.write(&entries)?);
+            list.push(self.runs.write(entries)?);
         }
         let mut b = self.ks.batch();
         b.insert(&self.meta, RUNS, encode_ids(&RunSet::ids(&list)));
@@ -279,13 +285,13 @@ impl Index {
             b.insert(&self.meta, BYTES, s.bytes.to_le_bytes());
         }
         b.commit().map_err(self.e())?;
-        self.runs.install(list.clone())?;
-        self.compact(list)
+        self.runs.install(list)
     }
 
     /// Merges runs while their shape calls for it. Each merge is listed durably before the
     /// runs it replaces are deleted.
-    fn compact(&self, mut list: Vec<Arc<Run>>) -> Result<(), StoreError> {
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let mut list: Vec<_> = self.runs.list()?.to_vec();
         while let Some(range) = RunSet::plan(&list) {
             let old = list[range.clone()].to_vec();
             let new = self.runs.merge(&list, range)?;
@@ -439,8 +445,12 @@ mod tests {
             crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1]).cid;
         {
             let ix = Index::open(&dir.path().join("index"), &dir.path().join("runs"), 64 << 20).unwrap();
-            ix.apply(Change {
-                put: vec![(b"k".to_vec(), l)],
+            ix.apply(&mut Change {
+                put: vec![Entry {
+                    h: key_hash(b"k"),
+                    key: b"k".to_vec(),
+                    found: Found::At(l),
+                }],
                 watermark: Some(Pos {
                     seg: 1,
                     offset: 99,

@@ -46,6 +46,7 @@ mod index;
 mod layout;
 mod legacy;
 mod lock;
+mod overlay;
 mod runs;
 mod segment;
 #[cfg(test)]

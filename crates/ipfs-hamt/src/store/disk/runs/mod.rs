@@ -104,8 +104,12 @@ impl RunSet {
 
     /// Where `key` is, if present.
     pub fn get(&self, key: &[u8]) -> Result<Option<Loc>, StoreError> {
-        let h = key_hash(key);
-        for run in self.list()?.iter().rev() {
+        RunSet::get_in(&self.list()?, key_hash(key), key)
+    }
+
+    /// Where the key with hash `h` is in `runs` (oldest first), if present.
+    pub fn get_in(runs: &[Arc<Run>], h: u64, key: &[u8]) -> Result<Option<Loc>, StoreError> {
+        for run in runs.iter().rev() {
             match run.get(h, key)? {
                 Some(Found::At(loc)) => return Ok(Some(loc)),
                 Some(Found::Removed) => return Ok(None),

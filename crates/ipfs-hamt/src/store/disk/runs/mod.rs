@@ -4,7 +4,7 @@
 //! hash of the key, then the key); runs of one size class are merged four at a time, so an
 //! entry is rewritten about log4(N / 512 Ki) times and a lookup probes a few dozen runs at
 //! most (at 10^8 entries, about a dozen). Only each run's fence index (16 bytes per 32 entries)
-//! and bloom filter (10 bits per entry) stay in memory: ~1.8 bytes per entry. A lookup asks
+//! and bloom filter (14 bits per entry) stay in memory: ~2.3 bytes per entry. A lookup asks
 //! the runs newest first; the first that knows the key (an entry or a removal) answers.
 //!
 //! Which runs make up the map is recorded by the caller (the index's metadata, in the same

@@ -11,9 +11,9 @@ use cid::Cid;
 
 use super::error::{corrupt, io_err};
 use super::index::{Change, Index, Loc, Pos};
+use super::lock::StoreLock;
 use super::overlay::Overlay;
 use super::runs::key_hash;
-use super::lock::StoreLock;
 use super::segment::{self, Segment, HEADER};
 use super::DiskStats;
 use crate::block::{verify, Block};

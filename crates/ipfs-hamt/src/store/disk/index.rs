@@ -444,7 +444,12 @@ mod tests {
         let cid =
             crate::block::Block::new(crate::block::RAW, crate::block::HashAlg::Blake3, vec![1]).cid;
         {
-            let ix = Index::open(&dir.path().join("index"), &dir.path().join("runs"), 64 << 20).unwrap();
+            let ix = Index::open(
+                &dir.path().join("index"),
+                &dir.path().join("runs"),
+                64 << 20,
+            )
+            .unwrap();
             ix.apply(&mut Change {
                 put: vec![Entry {
                     h: key_hash(b"k"),
@@ -465,7 +470,12 @@ mod tests {
             .unwrap();
             ix.set_pins(&[cid], &[]).unwrap();
         }
-        let ix = Index::open(&dir.path().join("index"), &dir.path().join("runs"), 64 << 20).unwrap();
+        let ix = Index::open(
+            &dir.path().join("index"),
+            &dir.path().join("runs"),
+            64 << 20,
+        )
+        .unwrap();
         assert_eq!(ix.get(b"k").unwrap(), Some(l));
         assert_eq!(ix.watermark().unwrap().unwrap().offset, 99);
         assert_eq!(ix.stats().unwrap().bytes, 3);

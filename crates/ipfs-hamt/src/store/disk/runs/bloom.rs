@@ -82,7 +82,9 @@ mod tests {
             b.insert(hash(i));
         }
         assert!((0..100_000).all(|i| b.may_contain(hash(i))));
-        let fp = (100_000..200_000).filter(|&i| b.may_contain(hash(i))).count();
+        let fp = (100_000..200_000)
+            .filter(|&i| b.may_contain(hash(i)))
+            .count();
         // ~0.3% expected; 1% would mean the bits are badly spread.
         assert!(fp < 1_000, "{fp} false positives in 100,000");
         let again = Bloom::from_words(b.words().to_vec()).unwrap();

@@ -229,7 +229,10 @@ impl Run {
 
     /// Reads the entries in order.
     pub fn reader(&self) -> Result<RunReader, StoreError> {
-        let mut f = self.file.try_clone().map_err(io_err(&self.path, "opening"))?;
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(io_err(&self.path, "opening"))?;
         f.seek(SeekFrom::Start(MAGIC.len() as u64))
             .map_err(io_err(&self.path, "reading"))?;
         Ok(RunReader {

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-pub use file::{key_hash, Entry, Found};
 pub use file::Run;
+pub use file::{key_hash, Entry, Found};
 use file::{RunReader, RunWriter};
 
 use super::error::io_err;

@@ -37,12 +37,13 @@ fn entries(range: Range<u32>, removed: bool, shift: u32) -> Vec<Entry> {
 fn newest_run_wins_and_merges_keep_the_answers() {
     let dir = tempfile::tempdir().unwrap();
     let set = RunSet::open(dir.path(), &[]).unwrap();
-    let mut list = Vec::new();
-    list.push(set.write(&entries(0..1000, false, 0)).unwrap());
-    // Repoint 500..700, remove 0..100, add 1000..1100.
-    list.push(set.write(&entries(500..700, false, 7)).unwrap());
-    list.push(set.write(&entries(0..100, true, 0)).unwrap());
-    list.push(set.write(&entries(1000..1100, false, 0)).unwrap());
+    // Then repoint 500..700, remove 0..100, add 1000..1100.
+    let list = vec![
+        set.write(&entries(0..1000, false, 0)).unwrap(),
+        set.write(&entries(500..700, false, 7)).unwrap(),
+        set.write(&entries(0..100, true, 0)).unwrap(),
+        set.write(&entries(1000..1100, false, 0)).unwrap(),
+    ];
     set.install(list.clone()).unwrap();
     let expect = |i: u32| match i {
         0..100 => None,
@@ -69,7 +70,11 @@ fn newest_run_wins_and_merges_keep_the_answers() {
     set.install(merged.clone()).unwrap();
     set.remove_files(&list).unwrap();
     for i in (0..1200).step_by(7) {
-        assert_eq!(set.get(&key(i)).unwrap(), expect(i), "key {i} after the merge");
+        assert_eq!(
+            set.get(&key(i)).unwrap(),
+            expect(i),
+            "key {i} after the merge"
+        );
     }
     // Reopened from the list alone; an unlisted file is deleted.
     let stray = set.write(&entries(5000..5010, false, 0)).unwrap();
@@ -107,7 +112,10 @@ fn damaged_runs_give_errors_not_panics() {
     let (id, path) = (run.id, run.path().to_path_buf());
     drop((set, run));
     let good = std::fs::read(&path).unwrap();
-    for at in (0..good.len()).step_by(97).chain([good.len() - 1, good.len() - 30]) {
+    for at in (0..good.len())
+        .step_by(97)
+        .chain([good.len() - 1, good.len() - 30])
+    {
         let mut bad = good.clone();
         bad[at] ^= 0x5a;
         std::fs::write(&path, &bad).unwrap();

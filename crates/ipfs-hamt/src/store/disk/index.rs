@@ -18,7 +18,7 @@ use cid::Cid;
 use fjall::{Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
 use super::error::{corrupt, index_err};
-use super::runs::{key_hash, Entry, Found, Run, RunSet};
+use super::runs::{key_hash, Commit, Entry, Found, Merger, Run, RunSet};
 use super::DiskStats;
 use crate::store::StoreError;
 
@@ -82,9 +82,11 @@ const MIGRATE_CHUNK: usize = 1 << 20;
 
 /// The index of one store.
 pub struct Index {
+    /// First: stopped (its thread joined) before the rest closes.
+    merger: Merger,
     dir: PathBuf,
     ks: Keyspace,
-    runs: RunSet,
+    runs: Arc<RunSet>,
     pins: PartitionHandle,
     meta: PartitionHandle,
 }
@@ -177,8 +179,19 @@ impl Index {
             .partition_exists(OLD_BLOCKS)
             .then(|| part(OLD_BLOCKS))
             .transpose()?;
-        let runs = RunSet::open(runs_dir, listed.as_deref().unwrap_or(&[]))?;
+        let runs = Arc::new(RunSet::open(runs_dir, listed.as_deref().unwrap_or(&[]))?);
+        let commit: Commit = {
+            let (ks, meta, dir) = (ks.clone(), meta.clone(), dir.to_path_buf());
+            Box::new(move |ids: &[u64]| {
+                let e = |e| index_err(&dir, e);
+                let mut b = ks.batch();
+                b.insert(&meta, RUNS, encode_ids(ids));
+                b.commit().map_err(e)?;
+                ks.persist(PersistMode::SyncAll).map_err(e)
+            })
+        };
         let ix = Index {
+            merger: Merger::start(runs.clone(), commit),
             runs,
             pins,
             meta,
@@ -257,6 +270,7 @@ impl Index {
     /// holding the entries (sorted), for the caller to take back if this fails. Call
     /// [`Index::compact`] after.
     pub fn apply(&self, change: &mut Change) -> Result<(), StoreError> {
+        let _edit = self.runs.edit()?;
         let mut list: Vec<_> = self.runs.list()?.to_vec();
         let entries = &mut change.put;
         entries.extend(change.remove.drain(..).map(|key| Entry {
@@ -288,22 +302,16 @@ impl Index {
         self.runs.install(list)
     }
 
-    /// Merges runs while their shape calls for it. Each merge is listed durably before the
-    /// runs it replaces are deleted.
+    /// Starts the merges the runs' shape calls for (on a background thread); waits only if
+    /// runs pile up faster than they are merged. Reports a background merge that failed.
     pub fn compact(&self) -> Result<(), StoreError> {
-        let mut list: Vec<_> = self.runs.list()?.to_vec();
-        while let Some(range) = RunSet::plan(&list) {
-            let old = list[range.clone()].to_vec();
-            let new = self.runs.merge(&list, range)?;
-            let mut b = self.ks.batch();
-            b.insert(&self.meta, RUNS, encode_ids(&RunSet::ids(&new)));
-            b.commit().map_err(self.e())?;
-            self.persist()?;
-            self.runs.install(new.clone())?;
-            self.runs.remove_files(&old)?;
-            list = new;
-        }
-        Ok(())
+        self.merger.after_change()
+    }
+
+    /// Waits for the background merges.
+    #[cfg(test)]
+    pub fn wait_merged(&self) {
+        self.merger.wait_idle()
     }
 
     /// Makes every applied change durable.
@@ -483,5 +491,94 @@ mod tests {
         assert_eq!(ix.count().unwrap(), 1);
         ix.set_pins(&[], &[cid]).unwrap();
         assert!(!ix.is_pinned(&cid).unwrap());
+    }
+
+    fn loc(i: u32) -> Loc {
+        Loc {
+            seg: 1,
+            ordinal: i,
+            offset: 16 + u64::from(i),
+            len: i,
+        }
+    }
+
+    fn key(i: u32) -> Vec<u8> {
+        let mut k = vec![0x1e, 0x20];
+        k.extend_from_slice(blake3::hash(&i.to_le_bytes()).as_bytes());
+        k
+    }
+
+    #[test]
+    fn many_flushes_are_merged_in_the_background_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ixd, runs) = (dir.path().join("index"), dir.path().join("runs"));
+        {
+            let ix = Index::open(&ixd, &runs, 1 << 20).unwrap();
+            for batch in 0..20u32 {
+                let put = (batch * 100..batch * 100 + 100)
+                    .map(|i| Entry {
+                        h: key_hash(&key(i)),
+                        key: key(i),
+                        found: Found::At(loc(i)),
+                    })
+                    .collect();
+                // Every fifth batch also removes ten keys of the first.
+                let remove = if batch % 5 == 4 {
+                    (batch..batch + 10).map(key).collect()
+                } else {
+                    Vec::new()
+                };
+                let mut change = Change {
+                    put,
+                    remove,
+                    ..Change::default()
+                };
+                ix.apply(&mut change).unwrap();
+                ix.compact().unwrap();
+            }
+            ix.wait_merged();
+            // 20 small runs, merged four at a time.
+            assert!(ix.runs().unwrap().len() < 8, "{}", ix.runs().unwrap().len());
+            ix.persist().unwrap();
+        }
+        let ix = Index::open(&ixd, &runs, 1 << 20).unwrap();
+        let removed = |i: u32| [4, 9, 14, 19].iter().any(|&b| (b..b + 10).contains(&i));
+        for i in 0..2000 {
+            let want = (!removed(i)).then(|| loc(i));
+            assert_eq!(ix.get(&key(i)).unwrap(), want, "key {i}");
+        }
+        let expect = (0..2000).filter(|&i| !removed(i)).count() as u64;
+        assert_eq!(ix.count().unwrap(), expect);
+        assert_eq!(ix.entries().count() as u64, expect);
+        // Only the listed runs are left on disk.
+        let files = std::fs::read_dir(&runs).unwrap().count();
+        assert_eq!(files, ix.runs().unwrap().len());
+    }
+
+    #[test]
+    fn an_old_fjall_block_map_is_copied_into_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ixd, runs) = (dir.path().join("index"), dir.path().join("runs"));
+        {
+            // The layout of stores made before the runs: entries in a partition "blocks".
+            let ks = fjall::Config::new(&ixd).open().unwrap();
+            let blocks = ks
+                .open_partition(OLD_BLOCKS, PartitionCreateOptions::default())
+                .unwrap();
+            for i in 0..500 {
+                blocks.insert(key(i), loc(i).encode()).unwrap();
+            }
+            ks.persist(PersistMode::SyncAll).unwrap();
+        }
+        std::fs::write(dir.path().join("index.complete"), b"").unwrap();
+        {
+            let ix = Index::open(&ixd, &runs, 1 << 20).unwrap();
+            assert_eq!(ix.get(&key(123)).unwrap(), Some(loc(123)));
+            assert_eq!(ix.count().unwrap(), 500);
+        }
+        let ix = Index::open(&ixd, &runs, 1 << 20).unwrap();
+        assert!(!ix.ks.partition_exists(OLD_BLOCKS));
+        assert_eq!(ix.get(&key(499)).unwrap(), Some(loc(499)));
+        assert_eq!(ix.get(&key(500)).unwrap(), None);
     }
 }

@@ -15,17 +15,19 @@
 
 mod bloom;
 mod file;
+mod merger;
 #[cfg(test)]
 mod tests;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use file::Run;
 pub use file::{key_hash, Entry, Found};
 use file::{RunReader, RunWriter};
+pub use merger::{Commit, Merger};
 
 use super::error::io_err;
 use super::index::Loc;
@@ -52,6 +54,9 @@ pub struct RunSet {
     /// Oldest first.
     runs: RwLock<Arc<Vec<Arc<Run>>>>,
     next_id: AtomicU64,
+    /// Held while the list is changed and the change recorded (a flush adding a run, a merge
+    /// replacing runs), so that the recorded lists follow one another.
+    edit: Mutex<()>,
 }
 
 fn poisoned() -> StoreError {
@@ -83,6 +88,7 @@ impl RunSet {
             dir: dir.to_path_buf(),
             runs: RwLock::new(Arc::new(runs)),
             next_id: AtomicU64::new(max + 1),
+            edit: Mutex::new(()),
         })
     }
 
@@ -94,6 +100,39 @@ impl RunSet {
     /// Ids of `runs`, oldest first.
     pub fn ids(runs: &[Arc<Run>]) -> Vec<u64> {
         runs.iter().map(|r| r.id).collect()
+    }
+
+    /// Excludes other changes of the list until dropped.
+    pub fn edit(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        self.edit.lock().map_err(|_| poisoned())
+    }
+
+    /// Puts `merged` in the place of `inputs` (side by side in the current list), records the
+    /// new list with `commit`, then makes it current.
+    pub fn replace(
+        &self,
+        inputs: &[Arc<Run>],
+        merged: Option<Arc<Run>>,
+        commit: &Commit,
+    ) -> Result<(), StoreError> {
+        let _edit = self.edit()?;
+        let cur = self.list()?;
+        let at = inputs
+            .first()
+            .and_then(|first| cur.iter().position(|r| r.id == first.id));
+        let Some(at) = at.filter(|&at| {
+            cur.get(at..at + inputs.len())
+                .is_some_and(|s| s.iter().zip(inputs).all(|(a, b)| a.id == b.id))
+        }) else {
+            return Err(StoreError::Backend(
+                "the index's run list changed under a merge".into(),
+            ));
+        };
+        let mut new = cur[..at].to_vec();
+        new.extend(merged);
+        new.extend_from_slice(&cur[at + inputs.len()..]);
+        commit(&RunSet::ids(&new))?;
+        self.install(new)
     }
 
     /// Makes `runs` the current set.
@@ -148,24 +187,49 @@ impl RunSet {
         runs: &[Arc<Run>],
         range: Range<usize>,
     ) -> Result<Vec<Arc<Run>>, StoreError> {
-        let inputs = &runs[range.clone()];
-        let capacity = inputs.iter().map(|r| r.entries).sum();
-        let mut merged = Merged::new(inputs, range.start > 0)?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut w = RunWriter::create(&self.dir, id, capacity)?;
-        while let Some(e) = merged.next_entry()? {
-            w.push(&e)?;
-        }
+        let merged = self.merge_runs(
+            &runs[range.clone()],
+            range.start > 0,
+            &AtomicBool::new(false),
+        )?;
         let mut out = runs[..range.start].to_vec();
-        if w.len() > 0 {
-            out.push(Arc::new(w.finish()?));
-        } else {
-            let path = self.dir.join(file::file_name(id));
-            drop(w);
-            std::fs::remove_file(&path).map_err(io_err(&path, "removing"))?;
-        }
+        out.extend(merged);
         out.extend_from_slice(&runs[range.end..]);
         Ok(out)
+    }
+
+    /// Merges `inputs` (oldest first, side by side in a list) into one new run, `None` if
+    /// nothing remains; keeps removals if `keep_removed` (older runs exist). Gives up, leaving
+    /// no file, once `stop` is set.
+    pub fn merge_runs(
+        &self,
+        inputs: &[Arc<Run>],
+        keep_removed: bool,
+        stop: &AtomicBool,
+    ) -> Result<Option<Arc<Run>>, StoreError> {
+        let capacity = inputs.iter().map(|r| r.entries).sum();
+        let mut merged = Merged::new(inputs, keep_removed)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(file::file_name(id));
+        let mut w = RunWriter::create(&self.dir, id, capacity)?;
+        let mut n = 0u32;
+        let discard = |w: RunWriter| {
+            drop(w);
+            std::fs::remove_file(&path).map_err(io_err(&path, "removing"))
+        };
+        while let Some(e) = merged.next_entry()? {
+            w.push(&e)?;
+            n = n.wrapping_add(1);
+            if n % 65536 == 0 && stop.load(Ordering::Relaxed) {
+                discard(w)?;
+                return Ok(None);
+            }
+        }
+        if w.len() == 0 {
+            discard(w)?;
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(w.finish()?)))
     }
 
     /// Deletes the files of runs no longer in the set (open handles keep working).

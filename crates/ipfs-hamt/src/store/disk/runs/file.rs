@@ -33,6 +33,18 @@ const TOMBSTONE: u8 = 0x80;
 /// Bytes of an encoded location.
 const LOC: usize = 20;
 
+/// A damaged run, and what to do about it.
+fn damaged(path: &Path, what: &str) -> StoreError {
+    corrupt(
+        path,
+        format_args!(
+            "damaged index run: {what} (the block data is in the segment files: move the \
+             store's index directory away and reopen to rebuild the index by a scan; pins must \
+             then be added again)"
+        ),
+    )
+}
+
 /// The hash that orders and filters entries.
 pub fn key_hash(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
@@ -127,7 +139,7 @@ impl Run {
             .metadata()
             .map_err(io_err(&path, "reading the size of"))?
             .len();
-        let bad = |what: &str| corrupt(&path, format_args!("damaged index run: {what}"));
+        let bad = |what: &str| damaged(&path, what);
         if len < MAGIC.len() as u64 + TRAILER {
             return Err(bad("too short"));
         }
@@ -215,7 +227,7 @@ impl Run {
         let mut at = 0;
         while at < buf.len() {
             let (e, n) = parse(&buf[at..])
-                .ok_or_else(|| corrupt(&self.path, "damaged index run: malformed entry"))?;
+                .ok_or_else(|| damaged(&self.path, "malformed entry"))?;
             if e.h == h && e.key == key {
                 return Ok(Some(e.found));
             }
@@ -258,7 +270,7 @@ impl RunReader {
             Err(e) => return Err(io_err(&self.path, "reading")(e)),
         }
         let klen = usize::from(b[8] & !TOMBSTONE);
-        let bad = || corrupt(&self.path, "damaged index run: malformed entry");
+        let bad = || damaged(&self.path, "malformed entry");
         if klen == 0 || klen > MAX_KEY {
             return Err(bad());
         }

@@ -401,6 +401,8 @@ impl RunReader {
 /// A head of one run in the merge heap: ordered by key, then sequence number (smallest
 /// first, as `BinaryHeap` is a max-heap the order is reversed).
 struct Head {
+    /// [`prefix`] of `key`, compared first.
+    prefix: u64,
     key: Vec<u8>,
     payload: Vec<u8>,
     seq: u64,
@@ -421,8 +423,9 @@ impl PartialOrd for Head {
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
         other
-            .key
-            .cmp(&self.key)
+            .prefix
+            .cmp(&self.prefix)
+            .then_with(|| other.key.cmp(&self.key))
             .then_with(|| other.seq.cmp(&self.seq))
     }
 }
@@ -441,6 +444,7 @@ impl Merger {
             let mut r = RunReader::open(p, limits)?;
             if let Some((key, payload, seq)) = r.next()? {
                 heap.push(Head {
+                    prefix: prefix(&key),
                     key,
                     payload,
                     seq,
@@ -456,6 +460,7 @@ impl Merger {
         if let Some(r) = self.readers.get_mut(run) {
             if let Some((key, payload, seq)) = r.next()? {
                 self.heap.push(Head {
+                    prefix: prefix(&key),
                     key,
                     payload,
                     seq,
@@ -472,7 +477,11 @@ impl Merger {
         };
         self.advance(best.run)?;
         // Later records of the same key replace it.
-        while self.heap.peek().is_some_and(|h| h.key == best.key) {
+        while self
+            .heap
+            .peek()
+            .is_some_and(|h| h.prefix == best.prefix && h.key == best.key)
+        {
             if let Some(h) = self.heap.pop() {
                 self.advance(h.run)?;
                 if h.seq > best.seq {

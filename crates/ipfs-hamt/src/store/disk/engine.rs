@@ -251,23 +251,39 @@ impl Engine {
 
     /// Appends the blocks not yet present.
     pub fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
-        let mut items: Vec<Item> = blocks
+        let items: Vec<Item> = blocks
             .into_iter()
             .map(|b| {
                 let key = b.cid.hash().to_bytes();
                 (key_hash(&key), key, b.data)
             })
             .collect();
-        // By hash first: an integer comparison for nearly every pair.
-        items.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        items.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        // Repeats within the batch, found by sorting (hash, index) pairs: 16 bytes moved per
+        // swap instead of a 64-byte item, and an integer comparison for nearly every pair.
+        let mut order: Vec<(u64, u32)> = (0..items.len() as u32)
+            .map(|i| (items[i as usize].0, i))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| items[a.1 as usize].1.cmp(&items[b.1 as usize].1))
+        });
+        let mut repeat = vec![false; items.len()];
+        for w in order.windows(2) {
+            let (a, b) = (&items[w[0].1 as usize], &items[w[1].1 as usize]);
+            if a.0 == b.0 && a.1 == b.1 {
+                repeat[w[1].1 as usize] = true;
+            }
+        }
         let mut st = self.lock_state()?;
         let mut fresh = Vec::with_capacity(items.len());
         // One look at the run list and one overlay lock for the whole batch (this writer holds
         // the state lock: nothing else changes either meanwhile).
         let runs = self.index().runs()?;
         let ov = self.overlay.read().map_err(|_| poisoned(&self.path))?;
-        for (h, key, data) in items {
+        for ((h, key, data), repeat) in items.into_iter().zip(repeat) {
+            if repeat {
+                continue;
+            }
             if key.len() > segment::MAX_KEY {
                 return Err(StoreError::Backend(format!(
                     "store {}: a multihash of {} bytes is longer than {} bytes",

@@ -267,7 +267,7 @@ impl Index {
 
     /// Applies `change` atomically (durable only after [`Index::persist`]): its entries become
     /// a new run, listed in the same batch as the watermark and counters. `change.put` is left
-    /// holding the entries (sorted), for the caller to take back if this fails. Call
+    /// holding the entries, for the caller to take back if this fails. Call
     /// [`Index::compact`] after.
     pub fn apply(&self, change: &mut Change) -> Result<(), StoreError> {
         let _edit = self.runs.edit()?;
@@ -280,10 +280,7 @@ impl Index {
         }));
         if !entries.is_empty() {
             // A key both put and removed ends removed, as in one fjall batch before.
-            let rank = |e: &Entry| matches!(e.found, Found::At(_));
-            entries.sort_unstable_by(|a, b| a.order().cmp(&b.order()).then(rank(a).cmp(&rank(b))));
-            entries.dedup_by(|a, b| a.order() == b.order());
-            list.push(self.runs.write(entries)?);
+            list.push(self.runs.write_unsorted(entries)?);
         }
         let mut b = self.ks.batch();
         b.insert(&self.meta, RUNS, encode_ids(&RunSet::ids(&list)));

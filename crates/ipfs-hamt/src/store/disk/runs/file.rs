@@ -226,8 +226,7 @@ impl Run {
             .map_err(io_err(&self.path, "reading"))?;
         let mut at = 0;
         while at < buf.len() {
-            let (e, n) = parse(&buf[at..])
-                .ok_or_else(|| damaged(&self.path, "malformed entry"))?;
+            let (e, n) = parse(&buf[at..]).ok_or_else(|| damaged(&self.path, "malformed entry"))?;
             if e.h == h && e.key == key {
                 return Ok(Some(e.found));
             }

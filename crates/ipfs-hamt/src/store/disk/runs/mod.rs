@@ -160,12 +160,47 @@ impl RunSet {
 
     /// Writes `entries` (in order, keys unique) as a new run, not yet in the set.
     pub fn write(&self, entries: &[Entry]) -> Result<Arc<Run>, StoreError> {
+        self.write_iter(entries.len() as u64, entries.iter())
+    }
+
+    /// Writes `entries` (in order, keys unique, at most `capacity`) as a new run, not yet in
+    /// the set.
+    pub fn write_iter<'a>(
+        &self,
+        capacity: u64,
+        entries: impl Iterator<Item = &'a Entry>,
+    ) -> Result<Arc<Run>, StoreError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut w = RunWriter::create(&self.dir, id, entries.len() as u64)?;
+        let mut w = RunWriter::create(&self.dir, id, capacity)?;
         for e in entries {
             w.push(e)?;
         }
         Ok(Arc::new(w.finish()?))
+    }
+
+    /// Writes `entries` (any order; a key present twice is written once, its removal winning)
+    /// as a new run, not yet in the set. Sorts (hash, index) pairs rather than the entries:
+    /// 16 bytes moved per swap instead of 56 (a flush sorts half a million).
+    pub fn write_unsorted(&self, entries: &[Entry]) -> Result<Arc<Run>, StoreError> {
+        let removed = |i: u32| matches!(entries[i as usize].found, Found::Removed);
+        let mut order: Vec<(u64, u32)> = (0..entries.len() as u32)
+            .map(|i| (entries[i as usize].h, i))
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| entries[a.1 as usize].key.cmp(&entries[b.1 as usize].key))
+                .then_with(|| removed(b.1).cmp(&removed(a.1)))
+        });
+        let mut last: Option<&Entry> = None;
+        let unique = order.iter().filter_map(|&(_, i)| {
+            let e = &entries[i as usize];
+            if last.is_some_and(|l| l.order() == e.order()) {
+                return None;
+            }
+            last = Some(e);
+            Some(e)
+        });
+        self.write_iter(entries.len() as u64, unique)
     }
 
     /// The merge the shape of `runs` calls for: the newest runs of one size class once there

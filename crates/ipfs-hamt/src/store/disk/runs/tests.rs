@@ -147,3 +147,32 @@ fn size_classes() {
     assert_eq!(level(BASE * 4), 1);
     assert_eq!(level(BASE * 4 + 1), 2);
 }
+
+#[test]
+fn unsorted_entries_are_written_in_order_once_each_removal_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = RunSet::open(dir.path(), &[]).unwrap();
+    let base = set.write(&entries(0..50, false, 0)).unwrap();
+    // Shuffled puts of 0..200 (0..50 repointed), a repeat, and removals of 10..20 put too.
+    let mut mixed: Vec<Entry> = entries(0..200, false, 3);
+    mixed.reverse();
+    mixed.extend(entries(0..200, false, 3).into_iter().step_by(17));
+    mixed.extend(entries(10..20, true, 0));
+    mixed.rotate_left(77);
+    let run = set.write_unsorted(&mixed).unwrap();
+    assert_eq!(run.entries, 200);
+    set.install(vec![base, run.clone()]).unwrap();
+    for i in 0..200 {
+        let want = (!(10..20).contains(&i)).then(|| loc(i + 3));
+        assert_eq!(set.get(&key(i)).unwrap(), want, "key {i}");
+    }
+    // Reading the run back gives strictly increasing (hash, key).
+    let mut rd = run.reader().unwrap();
+    let mut prev: Option<Entry> = None;
+    while let Some(e) = rd.next_entry().unwrap() {
+        if let Some(p) = &prev {
+            assert!(p.order() < e.order());
+        }
+        prev = Some(e);
+    }
+}

@@ -21,11 +21,7 @@ use crate::store::StoreError;
 
 /// Unindexed entries held in memory before they are written to the index (segments fsynced
 /// first); bounds memory and what recovery must scan.
-#[cfg(not(test))]
 const FLUSH_ENTRIES: usize = 1 << 19;
-/// Small in tests, so that they go through many background flushes.
-#[cfg(test)]
-const FLUSH_ENTRIES: usize = 1 << 10;
 /// Bytes appended before the same happens.
 const FLUSH_BYTES: u64 = 512 << 20;
 
@@ -54,8 +50,6 @@ pub(super) struct WriteState {
     /// Position of the last `sync` a user asked for: `gc` keeps every record past it (blocks
     /// of an import still running belong to no root yet).
     pub user_synced: Pos,
-    /// The index write of the last flush of `put_many`, running in the background.
-    pub pending: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
 }
 
 impl WriteState {
@@ -73,13 +67,10 @@ pub(super) struct Engine {
     pub path: PathBuf,
     pub seg_dir: PathBuf,
     /// Always present; taken only by `Drop`, which closes it on another thread.
-    index: Option<Arc<Index>>,
+    index: Option<Index>,
     pub segments: RwLock<HashMap<u32, Arc<Segment>>>,
     /// Appended but not yet in the index (their segment bytes may not be durable yet).
     pub overlay: RwLock<Overlay>,
-    /// Entries of a flush whose run is being written in the background: still looked up
-    /// (after `overlay`, before the index) until the run is in the index.
-    frozen: Arc<RwLock<Option<Arc<Overlay>>>>,
     pub state: Mutex<WriteState>,
     /// Released once the index is closed.
     lock: Option<StoreLock>,
@@ -159,15 +150,13 @@ impl Engine {
                 offset: end,
                 ordinal,
             },
-            pending: None,
         };
         let engine = Engine {
             path: path.to_path_buf(),
             seg_dir,
-            index: Some(Arc::new(index)),
+            index: Some(index),
             segments: RwLock::new(segments),
             overlay: RwLock::new(overlay),
-            frozen: Arc::new(RwLock::new(None)),
             state: Mutex::new(state),
             lock: Some(lock),
         };
@@ -180,7 +169,7 @@ impl Engine {
 
     /// The index.
     pub fn index(&self) -> &Index {
-        match self.index.as_deref() {
+        match &self.index {
             Some(ix) => ix,
             // Only `Drop` takes it, and nothing runs on an engine being dropped.
             None => unreachable!("the index of an open store is present"),
@@ -202,20 +191,7 @@ impl Engine {
         {
             return Ok(Some(l));
         }
-        // The frozen entries before the index: the index gets them before they leave.
-        if let Some(l) = self.frozen()?.and_then(|f| f.get(h, key)) {
-            return Ok(Some(l));
-        }
         self.index().get(key)
-    }
-
-    /// The entries being written to the index in the background, if any.
-    fn frozen(&self) -> Result<Option<Arc<Overlay>>, StoreError> {
-        Ok(self
-            .frozen
-            .read()
-            .map_err(|_| poisoned(&self.path))?
-            .clone())
     }
 
     pub fn segment(&self, id: u32) -> Result<Arc<Segment>, StoreError> {
@@ -302,11 +278,8 @@ impl Engine {
         let mut fresh = Vec::with_capacity(items.len());
         // One look at the run list and one overlay lock for the whole batch (this writer holds
         // the state lock: nothing else changes either meanwhile).
-        let ov = self.overlay.read().map_err(|_| poisoned(&self.path))?;
-        // Frozen entries first, then the runs: once the frozen entries are gone, their run is
-        // in the list taken after.
-        let frozen = self.frozen()?;
         let runs = self.index().runs()?;
+        let ov = self.overlay.read().map_err(|_| poisoned(&self.path))?;
         for ((h, key, data), repeat) in items.into_iter().zip(repeat) {
             if repeat {
                 continue;
@@ -326,16 +299,14 @@ impl Engine {
                     data.len()
                 )));
             }
-            let known = ov.get(h, &key).is_some()
-                || frozen.as_ref().is_some_and(|f| f.get(h, &key).is_some());
-            if !known && Index::get_in(&runs, h, &key)?.is_none() {
+            if ov.get(h, &key).is_none() && Index::get_in(&runs, h, &key)?.is_none() {
                 fresh.push((h, key, data));
             }
         }
         drop(ov);
         self.append(&mut st, fresh)?;
         if self.overlay_len()? >= FLUSH_ENTRIES || st.unflushed >= FLUSH_BYTES {
-            self.flush_in_background(&mut st)?;
+            self.flush(&mut st, false)?;
         }
         Ok(())
     }
@@ -457,8 +428,13 @@ impl Engine {
         persist: bool,
         remove: Vec<Vec<u8>>,
     ) -> Result<(), StoreError> {
-        self.wait_pending(st)?;
-        self.sync_segments(st)?;
+        for seg in st.dirty.drain(..) {
+            seg.file.sync_data().map_err(io_err(&seg.path, "syncing"))?;
+        }
+        if st.dir_dirty {
+            segment::sync_dir(&self.seg_dir);
+            st.dir_dirty = false;
+        }
         let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
         let mut change = Change {
             put: ov.take(),
@@ -477,94 +453,6 @@ impl Engine {
         }
         // Readers need not wait for merges: the overlay lock is released.
         self.index().compact()
-    }
-
-    /// Fsyncs the segments written since the last flush (and their directory if it changed).
-    fn sync_segments(&self, st: &mut WriteState) -> Result<(), StoreError> {
-        for seg in st.dirty.drain(..) {
-            seg.file.sync_data().map_err(io_err(&seg.path, "syncing"))?;
-        }
-        if st.dir_dirty {
-            segment::sync_dir(&self.seg_dir);
-            st.dir_dirty = false;
-        }
-        Ok(())
-    }
-
-    /// Waits for the background index write of the previous flush. If it failed, its entries
-    /// go back to the overlay (the next flush writes them) and its error is returned.
-    fn wait_pending(&self, st: &mut WriteState) -> Result<(), StoreError> {
-        let Some(job) = st.pending.take() else {
-            return Ok(());
-        };
-        let r = job.join().unwrap_or_else(|_| {
-            Err(StoreError::Backend(format!(
-                "store {}: the index writer panicked",
-                self.path.display()
-            )))
-        });
-        if r.is_err() {
-            let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
-            let mut fr = self.frozen.write().map_err(|_| poisoned(&self.path))?;
-            if let Some(f) = fr.take() {
-                ov.absorb(&f);
-            }
-        }
-        r
-    }
-
-    /// [`Engine::flush`] without durability, for `put_many`: fsyncs the segments here, then
-    /// writes the entries' run and the index batch on another thread while this writer goes
-    /// on appending (the entries stay readable meanwhile). Writing a flush's run of half a
-    /// million entries took ~0.3 s, during which a bulk import used to stall.
-    fn flush_in_background(&self, st: &mut WriteState) -> Result<(), StoreError> {
-        self.wait_pending(st)?;
-        self.sync_segments(st)?;
-        let frozen = {
-            let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
-            let mut fr = self.frozen.write().map_err(|_| poisoned(&self.path))?;
-            let f = Arc::new(std::mem::take(&mut *ov));
-            *fr = Some(f.clone());
-            f
-        };
-        let index = match &self.index {
-            Some(ix) => ix.clone(),
-            None => unreachable!("the index of an open store is present"),
-        };
-        let (slot, path) = (self.frozen.clone(), self.path.clone());
-        let (watermark, stats) = (st.pos(), st.stats);
-        st.unflushed = 0;
-        let job = move || -> Result<(), StoreError> {
-            let mut change = Change {
-                put: frozen.to_entries(),
-                remove: Vec::new(),
-                watermark: Some(watermark),
-                stats: Some(stats),
-            };
-            index.apply(&mut change)?;
-            *slot.write().map_err(|_| poisoned(&path))? = None;
-            index.compact()
-        };
-        match std::thread::Builder::new()
-            .name("ipfs-hamt-flush".into())
-            .spawn(job)
-        {
-            Ok(h) => {
-                st.pending = Some(h);
-                Ok(())
-            }
-            // No thread to be had: put the entries back and flush here.
-            Err(_) => {
-                {
-                    let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
-                    let mut fr = self.frozen.write().map_err(|_| poisoned(&self.path))?;
-                    if let Some(f) = fr.take() {
-                        ov.absorb(&f);
-                    }
-                }
-                self.flush(st, false)
-            }
-        }
     }
 
     /// What a user's `sync` does.

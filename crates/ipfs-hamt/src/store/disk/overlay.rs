@@ -99,30 +99,6 @@ impl Overlay {
         out
     }
 
-    /// A copy of every entry (for a run written while this overlay stays readable).
-    pub fn to_entries(&self) -> Vec<Entry> {
-        let entry = |h: u64, key: &Vec<u8>, loc: Loc| Entry {
-            h,
-            key: key.clone(),
-            found: Found::At(loc),
-        };
-        let mut out = Vec::with_capacity(self.len());
-        out.extend(self.map.iter().map(|(&h, (k, l))| entry(h, k, *l)));
-        out.extend(self.clashes.iter().map(|(h, k, l)| entry(*h, k, *l)));
-        out
-    }
-
-    /// Adds `older`'s entries that this overlay does not have (newer entries win).
-    pub fn absorb(&mut self, older: &Overlay) {
-        for e in older.to_entries() {
-            if let Found::At(loc) = e.found {
-                if self.get(e.h, &e.key).is_none() {
-                    self.insert(e.h, e.key, loc);
-                }
-            }
-        }
-    }
-
     /// Puts back entries [`Overlay::take`] took (after a failed flush).
     pub fn restore(&mut self, entries: Vec<Entry>) {
         for e in entries {

@@ -21,7 +21,11 @@ use crate::store::StoreError;
 
 /// Unindexed entries held in memory before they are written to the index (segments fsynced
 /// first); bounds memory and what recovery must scan.
+#[cfg(not(test))]
 const FLUSH_ENTRIES: usize = 1 << 19;
+/// Small in tests, so that they go through many flushes and merges of runs.
+#[cfg(test)]
+const FLUSH_ENTRIES: usize = 1 << 10;
 /// Bytes appended before the same happens.
 const FLUSH_BYTES: u64 = 512 << 20;
 

@@ -1,8 +1,8 @@
-//! Disk faults under the embedded store (`DiskStore`: segment files and a fjall index): a full disk (a small tmpfs when
-//! the tests may mount one, i.e. as root; skipped with a message otherwise; the CLI tests also
-//! cover a file-size limit, which needs no privilege), a store that cannot be written
-//! (a read-only mount as root, file modes otherwise), and corrupted store files (segment and
-//! index). Every fault
+//! Disk faults under the embedded store (`DiskStore`: segment files, index runs and a fjall
+//! index): a full disk (a small tmpfs when the tests may mount one, i.e. as root; skipped with
+//! a message otherwise; the CLI tests also cover a file-size limit, which needs no privilege),
+//! a store that cannot be written (a read-only mount as root, file modes otherwise), and
+//! corrupted store files (segment, index and runs). Every fault
 //! is a clear, typed, one-line error, never a panic; data committed before the fault is
 //! readable once the fault clears.
 
@@ -304,9 +304,13 @@ async fn corrupted_store_file_is_an_error_never_a_panic() {
         w.commit().await.unwrap();
         root
     };
-    // The store is a directory: damage its segment file (block bytes) and its index files.
+    // The store is a directory: damage its segment file (block bytes), its index files and
+    // the runs of its block map.
     let mut targets = vec![PathBuf::from("segments/00000001.seg")];
     targets.extend(files_under(&good.join("index"), &good));
+    let runs = files_under(&good.join("runs"), &good);
+    assert!(!runs.is_empty(), "the committed store has index runs");
+    targets.extend(runs);
     let (mut opened, mut refused, mut read_errors, mut wrong) = (0, 0, 0u64, 0u64);
     // Damaged files may make a library assert while opening them; `DiskStore::open` catches
     // those panics and returns `StoreError::Corrupt`. Any other panic fails the test.

@@ -174,14 +174,14 @@ pub fn collect(engine: &Engine) -> Result<GcReport, StoreError> {
             continue;
         }
         // Copy the live records to the active segment, in batches.
-        let mut batch: Vec<(Vec<u8>, Bytes)> = Vec::new();
+        let mut batch: Vec<super::engine::Item> = Vec::new();
         let mut batch_bytes = 0u64;
         for r in live {
             let data = engine.read_at(&r.loc, r.key.len())?;
             st.stats.blocks = st.stats.blocks.saturating_sub(1);
             st.stats.bytes = st.stats.bytes.saturating_sub(data.len() as u64);
             batch_bytes += data.len() as u64;
-            batch.push((r.key, Bytes::from(data)));
+            batch.push((super::runs::key_hash(&r.key), r.key, Bytes::from(data)));
             if batch_bytes >= 64 << 20 {
                 engine.append(&mut st, std::mem::take(&mut batch))?;
                 batch_bytes = 0;

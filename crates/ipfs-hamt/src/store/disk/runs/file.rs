@@ -1,0 +1,422 @@
+//! One run file: index entries sorted by (hash of the key, key), written once and never
+//! changed, followed by the fence index and bloom filter that are kept in memory.
+//!
+//! ```text
+//! "ipfs-hamt run v1" (16 bytes)
+//! entries:  h u64 | tombstone bit 0x80 + key length u8 | key | location (20 bytes)
+//! fences:   per group of >= GROUP entries: first h u64 | offset u64
+//! bloom:    words u64
+//! trailer:  entries u64 | groups u64 | bloom blocks u64 | end of entries u64 |
+//!           xxh3-64 of fences and bloom u64 | "runfoot1"
+//! ```
+//! (little endian). Entries with equal `h` never straddle two groups, so a lookup reads one
+//! group. Damage is caught by the footer's checksum, by the entry parser (lengths checked) and,
+//! for a location that is wrong yet well formed, by the store's verification of every read.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::bloom::Bloom;
+use crate::store::disk::error::{corrupt, io_err};
+use crate::store::disk::index::Loc;
+use crate::store::disk::segment::MAX_KEY;
+use crate::store::StoreError;
+
+const MAGIC: &[u8; 16] = b"ipfs-hamt run v1";
+const FOOT_MAGIC: &[u8; 8] = b"runfoot1";
+const TRAILER: u64 = 48;
+/// Entries per fence group (at least; a group ends where `h` changes).
+const GROUP: u32 = 32;
+const TOMBSTONE: u8 = 0x80;
+/// Bytes of an encoded location.
+const LOC: usize = 20;
+
+/// A damaged run, and what to do about it.
+fn damaged(path: &Path, what: &str) -> StoreError {
+    corrupt(
+        path,
+        format_args!(
+            "damaged index run: {what} (the block data is in the segment files: move the \
+             store's index directory away and reopen to rebuild the index by a scan; pins must \
+             then be added again)"
+        ),
+    )
+}
+
+/// The hash that orders and filters entries.
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key)
+}
+
+/// The file name of run `id`.
+pub fn file_name(id: u64) -> String {
+    format!("{id:016}.run")
+}
+
+/// The run id a file name denotes, if it is one.
+pub fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".run")?;
+    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// What a run says about a key: where it is, or that it was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Present at this location.
+    At(Loc),
+    /// Removed (shadows older runs).
+    Removed,
+}
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// [`key_hash`] of the key.
+    pub h: u64,
+    /// The key (multihash bytes).
+    pub key: Vec<u8>,
+    /// Its value.
+    pub found: Found,
+}
+
+impl Entry {
+    /// The order of entries in a run.
+    pub fn order(&self) -> (u64, &[u8]) {
+        (self.h, &self.key)
+    }
+}
+
+/// An open run: its file and what lookups need in memory.
+pub struct Run {
+    /// Its id (runs with higher ids are newer).
+    pub id: u64,
+    path: PathBuf,
+    file: File,
+    /// Number of entries.
+    pub entries: u64,
+    fence_h: Vec<u64>,
+    fence_off: Vec<u64>,
+    entries_end: u64,
+    bloom: Bloom,
+}
+
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Parses the entry at the start of `b`; returns it and its length, `None` if malformed.
+fn parse(b: &[u8]) -> Option<(Entry, usize)> {
+    if b.len() < 9 {
+        return None;
+    }
+    let h = read_u64(b, 0);
+    let klen = usize::from(b[8] & !TOMBSTONE);
+    let len = 9 + klen + LOC;
+    if klen == 0 || klen > MAX_KEY || b.len() < len {
+        return None;
+    }
+    let key = b[9..9 + klen].to_vec();
+    let found = if b[8] & TOMBSTONE != 0 {
+        Found::Removed
+    } else {
+        Found::At(Loc::decode(&b[9 + klen..len])?)
+    };
+    Some((Entry { h, key, found }, len))
+}
+
+impl Run {
+    /// Opens run `id` in `dir`, loading its fences and bloom filter.
+    pub fn open(dir: &Path, id: u64) -> Result<Run, StoreError> {
+        let path = dir.join(file_name(id));
+        let file = File::open(&path).map_err(io_err(&path, "opening"))?;
+        let len = file
+            .metadata()
+            .map_err(io_err(&path, "reading the size of"))?
+            .len();
+        let bad = |what: &str| damaged(&path, what);
+        if len < MAGIC.len() as u64 + TRAILER {
+            return Err(bad("too short"));
+        }
+        let mut head = [0u8; 16];
+        file.read_exact_at(&mut head, 0)
+            .map_err(io_err(&path, "reading"))?;
+        let mut t = [0u8; TRAILER as usize];
+        file.read_exact_at(&mut t, len - TRAILER)
+            .map_err(io_err(&path, "reading"))?;
+        if &head != MAGIC || &t[40..] != FOOT_MAGIC {
+            return Err(bad("not a run file (magic)"));
+        }
+        let (entries, groups, blocks, entries_end, sum) = (
+            read_u64(&t, 0),
+            read_u64(&t, 8),
+            read_u64(&t, 16),
+            read_u64(&t, 24),
+            read_u64(&t, 32),
+        );
+        // The sizes must add up to the file's length before any of them sizes a buffer.
+        let footer = groups
+            .checked_mul(16)
+            .and_then(|f| blocks.checked_mul(64).and_then(|b| b.checked_add(f)));
+        let fits = footer
+            .and_then(|f| f.checked_add(entries_end))
+            .and_then(|s| s.checked_add(TRAILER));
+        if fits != Some(len) || entries_end < MAGIC.len() as u64 || blocks == 0 {
+            return Err(bad("its sizes do not match the file"));
+        }
+        let footer = footer.unwrap_or(0);
+        let mut buf = vec![0u8; footer as usize];
+        file.read_exact_at(&mut buf, entries_end)
+            .map_err(io_err(&path, "reading"))?;
+        if xxhash_rust::xxh3::xxh3_64(&buf) != sum {
+            return Err(bad("footer checksum mismatch"));
+        }
+        let words = |b: &[u8]| -> Vec<u64> { b.chunks_exact(8).map(|c| read_u64(c, 0)).collect() };
+        let fences = (groups * 16) as usize;
+        let (mut fence_h, mut fence_off) = (Vec::new(), Vec::new());
+        for f in buf[..fences].chunks_exact(16) {
+            fence_h.push(read_u64(f, 0));
+            fence_off.push(read_u64(f, 8));
+        }
+        let sorted = fence_h.windows(2).all(|w| w[0] < w[1])
+            && fence_off.windows(2).all(|w| w[0] < w[1])
+            && fence_off
+                .iter()
+                .all(|&o| o >= MAGIC.len() as u64 && o < entries_end);
+        if !sorted {
+            return Err(bad("fence index out of order"));
+        }
+        let bloom = Bloom::from_words(words(&buf[fences..])).ok_or_else(|| bad("bloom filter"))?;
+        Ok(Run {
+            id,
+            path,
+            file,
+            entries,
+            fence_h,
+            fence_off,
+            entries_end,
+            bloom,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What this run says about `key` (hash `h`).
+    pub fn get(&self, h: u64, key: &[u8]) -> Result<Option<Found>, StoreError> {
+        if !self.bloom.may_contain(h) {
+            return Ok(None);
+        }
+        let g = self.fence_h.partition_point(|&f| f <= h);
+        if g == 0 {
+            return Ok(None);
+        }
+        let start = self.fence_off[g - 1];
+        let end = self.fence_off.get(g).copied().unwrap_or(self.entries_end);
+        let mut buf = vec![0u8; (end - start) as usize];
+        self.file
+            .read_exact_at(&mut buf, start)
+            .map_err(io_err(&self.path, "reading"))?;
+        let mut at = 0;
+        while at < buf.len() {
+            let (e, n) = parse(&buf[at..]).ok_or_else(|| damaged(&self.path, "malformed entry"))?;
+            if e.h == h && e.key == key {
+                return Ok(Some(e.found));
+            }
+            if e.h > h {
+                break;
+            }
+            at += n;
+        }
+        Ok(None)
+    }
+
+    /// Reads the entries in order.
+    pub fn reader(&self) -> Result<RunReader, StoreError> {
+        let mut f = self
+            .file
+            .try_clone()
+            .map_err(io_err(&self.path, "opening"))?;
+        f.seek(SeekFrom::Start(MAGIC.len() as u64))
+            .map_err(io_err(&self.path, "reading"))?;
+        Ok(RunReader {
+            path: self.path.clone(),
+            inner: BufReader::with_capacity(1 << 20, f.take(self.entries_end - MAGIC.len() as u64)),
+        })
+    }
+}
+
+/// A run's entries, in order.
+pub struct RunReader {
+    path: PathBuf,
+    inner: BufReader<std::io::Take<File>>,
+}
+
+impl RunReader {
+    /// The next entry, `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, StoreError> {
+        let mut b = [0u8; 9 + MAX_KEY + LOC];
+        match self.inner.read_exact(&mut b[..9]) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(io_err(&self.path, "reading")(e)),
+        }
+        let klen = usize::from(b[8] & !TOMBSTONE);
+        let bad = || damaged(&self.path, "malformed entry");
+        if klen == 0 || klen > MAX_KEY {
+            return Err(bad());
+        }
+        let len = 9 + klen + LOC;
+        self.inner.read_exact(&mut b[9..len]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                bad()
+            } else {
+                io_err(&self.path, "reading")(e)
+            }
+        })?;
+        parse(&b[..len]).map(|(e, _)| Some(e)).ok_or_else(bad)
+    }
+}
+
+/// Writes a new run; entries must come in order.
+pub struct RunWriter {
+    id: u64,
+    dir: PathBuf,
+    path: PathBuf,
+    out: BufWriter<File>,
+    off: u64,
+    entries: u64,
+    in_group: u32,
+    last: Option<(u64, Vec<u8>)>,
+    fence_h: Vec<u64>,
+    fence_off: Vec<u64>,
+    bloom: Bloom,
+}
+
+impl RunWriter {
+    /// Starts run `id` in `dir`, for at most `capacity` entries (sizes the filter).
+    pub fn create(dir: &Path, id: u64, capacity: u64) -> Result<RunWriter, StoreError> {
+        let path = dir.join(file_name(id));
+        // Read as well: the finished run is looked up through the same handle.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_err(&path, "creating"))?;
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        out.write_all(MAGIC).map_err(io_err(&path, "writing"))?;
+        Ok(RunWriter {
+            id,
+            dir: dir.to_path_buf(),
+            path,
+            out,
+            off: MAGIC.len() as u64,
+            entries: 0,
+            in_group: 0,
+            last: None,
+            fence_h: Vec::new(),
+            fence_off: Vec::new(),
+            bloom: Bloom::for_keys(capacity),
+        })
+    }
+
+    /// Appends an entry; its (h, key) must be above the previous one's.
+    pub fn push(&mut self, e: &Entry) -> Result<(), StoreError> {
+        if e.key.is_empty() || e.key.len() > MAX_KEY {
+            return Err(corrupt(&self.path, "an index key has a bad length"));
+        }
+        let new_h = match &self.last {
+            Some((h, k)) if (*h, k.as_slice()) >= e.order() => {
+                return Err(corrupt(&self.path, "index entries out of order"));
+            }
+            Some((h, _)) => *h != e.h,
+            None => true,
+        };
+        if self.fence_h.is_empty() || (self.in_group >= GROUP && new_h) {
+            self.fence_h.push(e.h);
+            self.fence_off.push(self.off);
+            self.in_group = 0;
+        }
+        let mut b = [0u8; 9 + MAX_KEY + LOC];
+        b[..8].copy_from_slice(&e.h.to_le_bytes());
+        let klen = e.key.len();
+        b[9..9 + klen].copy_from_slice(&e.key);
+        match e.found {
+            Found::At(loc) => {
+                b[8] = klen as u8;
+                b[9 + klen..9 + klen + LOC].copy_from_slice(&loc.encode());
+            }
+            Found::Removed => b[8] = klen as u8 | TOMBSTONE,
+        }
+        let len = 9 + klen + LOC;
+        self.out
+            .write_all(&b[..len])
+            .map_err(io_err(&self.path, "writing"))?;
+        self.off += len as u64;
+        self.entries += 1;
+        self.in_group += 1;
+        self.bloom.insert(e.h);
+        match &mut self.last {
+            Some((h, k)) => {
+                *h = e.h;
+                k.clear();
+                k.extend_from_slice(&e.key);
+            }
+            None => self.last = Some((e.h, e.key.clone())),
+        }
+        Ok(())
+    }
+
+    /// Number of entries pushed.
+    pub fn len(&self) -> u64 {
+        self.entries
+    }
+
+    /// Writes the footer, makes the file durable (and its name) and opens it.
+    pub fn finish(mut self) -> Result<Run, StoreError> {
+        let mut footer = Vec::with_capacity(self.fence_h.len() * 16 + self.bloom.words().len() * 8);
+        for (h, o) in self.fence_h.iter().zip(&self.fence_off) {
+            footer.extend_from_slice(&h.to_le_bytes());
+            footer.extend_from_slice(&o.to_le_bytes());
+        }
+        for w in self.bloom.words() {
+            footer.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut t = Vec::with_capacity(TRAILER as usize);
+        for v in [
+            self.entries,
+            self.fence_h.len() as u64,
+            self.bloom.blocks(),
+            self.off,
+            xxhash_rust::xxh3::xxh3_64(&footer),
+        ] {
+            t.extend_from_slice(&v.to_le_bytes());
+        }
+        t.extend_from_slice(FOOT_MAGIC);
+        let w = |e| io_err(&self.path, "writing")(e);
+        self.out.write_all(&footer).map_err(w)?;
+        self.out.write_all(&t).map_err(w)?;
+        let f = self.out.into_inner().map_err(|e| w(e.into_error()))?;
+        f.sync_all().map_err(io_err(&self.path, "syncing"))?;
+        crate::store::disk::segment::sync_dir(&self.dir);
+        Ok(Run {
+            id: self.id,
+            path: self.path,
+            file: f,
+            entries: self.entries,
+            fence_h: self.fence_h,
+            fence_off: self.fence_off,
+            entries_end: self.off,
+            bloom: self.bloom,
+        })
+    }
+}

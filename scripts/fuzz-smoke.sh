@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
 SECS=${FUZZ_SECONDS:-15}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-targets=(node_decode car_reader unixfs_read crypt_decode zarr_keys sharded_decode disk_segment)
+targets=(node_decode car_reader unixfs_read crypt_decode zarr_keys sharded_decode disk_segment disk_run)
 cargo fuzz build -O --debug-assertions
 for t in "${targets[@]}"; do
   work=$(mktemp -d)

@@ -1,7 +1,7 @@
 //! Fuzz target `disk_segment`: the segment files of the embedded disk store, as a crash or a
-//! damaged disk leaves them.
+//! damaged disk leaves them (and, through [`run_on`], target `disk_run`: its index run files).
 //!
-//! A store is made with two committed blocks; the input then changes its segment file: the
+//! A store is made with two committed blocks; the input then changes one of its files: the
 //! first byte selects appending the rest (records past the index watermark, which opening scans
 //! and recovers) or writing it over the file at an offset taken from the next two bytes
 //! (damage inside indexed records). Opening the store gives a store or a typed error, never a
@@ -20,8 +20,22 @@ thread_local! {
         .expect("tokio runtime");
 }
 
-/// Runs one input.
+/// Which file of the store an input changes.
+#[derive(Clone, Copy)]
+pub enum Target {
+    /// The segment file holding the blocks.
+    Segment,
+    /// The index run file listing them.
+    Run,
+}
+
+/// Runs one input against the segment file.
 pub fn run(data: &[u8]) {
+    run_on(data, Target::Segment)
+}
+
+/// Runs one input against `target`.
+pub fn run_on(data: &[u8], target: Target) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
@@ -46,18 +60,21 @@ pub fn run(data: &[u8]) {
             store.sync().await.expect("sync");
         })
     });
-    let segments = path.join("segments");
-    let seg = std::fs::read_dir(&segments)
-        .expect("segments dir")
+    let (dir, ext) = match target {
+        Target::Segment => (path.join("segments"), "seg"),
+        Target::Run => (path.join("runs"), "run"),
+    };
+    let seg = std::fs::read_dir(&dir)
+        .expect("store dir")
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "seg"))
-        .expect("a segment file");
+        .find(|p| p.extension().is_some_and(|x| x == ext))
+        .expect("a file to damage");
     {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&seg)
-            .expect("open segment");
+            .expect("open the file");
         if selector % 2 == 0 || rest.len() < 2 {
             f.seek(SeekFrom::End(0)).expect("seek");
             f.write_all(rest).expect("append");

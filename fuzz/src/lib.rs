@@ -7,6 +7,7 @@
 
 pub mod car_reader;
 pub mod crypt_decode;
+pub mod disk_run;
 pub mod disk_segment;
 pub mod node_decode;
 pub mod sharded_decode;

@@ -10,6 +10,8 @@
 mod car_reader;
 #[path = "../../../fuzz/src/crypt_decode.rs"]
 mod crypt_decode;
+#[path = "../../../fuzz/src/disk_run.rs"]
+mod disk_run;
 #[path = "../../../fuzz/src/disk_segment.rs"]
 mod disk_segment;
 #[path = "../../../fuzz/src/node_decode.rs"]
@@ -52,4 +54,10 @@ fn disk_segment() {
     // Each input opens and closes a store twice (~0.2 s each: the index shuts its threads down),
     // so fewer inputs than the decoders; the coverage-guided run is scripts/fuzz-smoke.sh.
     smoke::replay_and_mutate("disk_segment", 40, disk_segment::run);
+}
+
+#[test]
+fn disk_run() {
+    // As `disk_segment`, on the index run file.
+    smoke::replay_and_mutate("disk_run", 40, disk_run::run);
 }

@@ -26,6 +26,8 @@ const FLUSH_ENTRIES: usize = 1 << 19;
 /// Small in tests, so that they go through many flushes and merges of runs.
 #[cfg(test)]
 const FLUSH_ENTRIES: usize = 1 << 10;
+/// How many blocks ahead `put_many` asks for the bloom filter lines a lookup will probe.
+const LOOK_AHEAD: usize = 8;
 /// Bytes appended before the same happens.
 const FLUSH_BYTES: u64 = 512 << 20;
 
@@ -289,7 +291,16 @@ impl Engine {
         // the state lock: nothing else changes either meanwhile).
         let runs = self.index().runs()?;
         let ov = self.overlay.read().map_err(|_| poisoned(&self.path))?;
-        for ((h, key, data), repeat) in items.into_iter().zip(repeat) {
+        let hashes: Vec<u64> = items.iter().map(|i| i.0).collect();
+        for (n, ((h, key, data), repeat)) in items.into_iter().zip(repeat).enumerate() {
+            // Nearly every key of a bulk load is new: each lookup then probes every run's
+            // bloom filter, a cache miss apiece; asking for a later key's lines now overlaps
+            // those misses.
+            if let Some(&ahead) = hashes.get(n + LOOK_AHEAD) {
+                for r in runs.iter() {
+                    r.prefetch(ahead);
+                }
+            }
             if repeat {
                 continue;
             }

@@ -265,6 +265,11 @@ impl Run {
         &self.path
     }
 
+    /// Starts loading what a lookup of hash `h` reads first (its bloom filter's block).
+    pub fn prefetch(&self, h: u64) {
+        self.bloom.prefetch(h);
+    }
+
     /// What this run says about `key` (hash `h`).
     pub fn get(&self, h: u64, key: &[u8]) -> Result<Option<Found>, StoreError> {
         if !self.bloom.may_contain(h) {

@@ -41,18 +41,24 @@ const BASE: u64 = 1 << 19;
 /// How many entries ahead a gather in hash order asks for its entry.
 const AHEAD: usize = 12;
 
-/// Asks the CPU to start loading `e` (both cache lines it may span) without waiting for it.
+/// Asks the CPU to start loading `e` (every cache line it may span) without waiting for it.
 #[inline(always)]
-fn prefetch(e: &Entry) {
+pub(crate) fn prefetch<T>(e: &T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = (e as *const Entry).cast::<i8>();
+        let p = (e as *const T).cast::<i8>();
+        let size = std::mem::size_of::<T>().max(1);
         // SAFETY: SSE is part of every x86_64 CPU; a prefetch only hints (it never faults,
         // whatever the address) and nothing is read through the pointer.
         unsafe {
             _mm_prefetch::<_MM_HINT_T0>(p);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(std::mem::size_of::<Entry>() - 1));
+            if size > 64 {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            }
+            if size > 1 {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(size - 1));
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]

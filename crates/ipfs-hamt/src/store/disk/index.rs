@@ -267,9 +267,9 @@ impl Index {
     }
 
     /// Applies `change` atomically (durable only after [`Index::persist`]): its entries become
-    /// a new run, listed in the same batch as the watermark and counters. `change.put` is left
-    /// holding the entries, for the caller to take back if this fails. Call
-    /// [`Index::compact`] after.
+    /// a new run, listed in the same batch as the watermark and counters (its removals are
+    /// consumed; `change.put` is only borrowed, so a caller keeps its entries if this fails).
+    /// Call [`Index::compact`] after.
     pub fn apply(&self, change: &mut Change) -> Result<(), StoreError> {
         let _edit = self.runs.edit()?;
         let mut list: Vec<_> = self.runs.list()?.to_vec();

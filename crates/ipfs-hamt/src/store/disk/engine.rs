@@ -13,7 +13,7 @@ use super::error::{corrupt, io_err};
 use super::index::{Change, Index, Loc, Pos};
 use super::lock::StoreLock;
 use super::overlay::Overlay;
-use super::runs::key_hash;
+use super::runs::{key_hash, Key};
 use super::segment::{self, Segment, HEADER};
 use super::DiskStats;
 use crate::block::{verify, Block};
@@ -26,11 +26,13 @@ const FLUSH_ENTRIES: usize = 1 << 19;
 /// Small in tests, so that they go through many flushes and merges of runs.
 #[cfg(test)]
 const FLUSH_ENTRIES: usize = 1 << 10;
+/// How many blocks ahead `put_many` asks for the bloom filter lines a lookup will probe.
+const LOOK_AHEAD: usize = 8;
 /// Bytes appended before the same happens.
 const FLUSH_BYTES: u64 = 512 << 20;
 
 /// A block to append: hash of its key ([`key_hash`]), key (multihash bytes), data.
-pub(super) type Item = (u64, Vec<u8>, Bytes);
+pub(super) type Item = (u64, Key, Bytes);
 
 /// What only the writer touches.
 pub(super) struct WriteState {
@@ -255,21 +257,26 @@ impl Engine {
 
     /// Appends the blocks not yet present.
     pub fn put_many(&self, blocks: Vec<Block>) -> Result<(), StoreError> {
-        let items: Vec<Item> = blocks
-            .into_iter()
-            .map(|b| {
-                let key = b.cid.hash().to_bytes();
-                (key_hash(&key), key, b.data)
-            })
-            .collect();
+        let mut items: Vec<Item> = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let key = Key::of_multihash(b.cid.hash()).ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "store {}: a multihash of {} bytes is longer than {} bytes",
+                    self.path.display(),
+                    b.cid.hash().encoded_len(),
+                    segment::MAX_KEY
+                ))
+            })?;
+            items.push((key_hash(&key), key, b.data));
+        }
         // Repeats within the batch, found by sorting (hash, index) pairs: 16 bytes moved per
-        // swap instead of a 64-byte item, and an integer comparison for nearly every pair.
+        // swap instead of a whole item, and an integer comparison for nearly every pair.
         let mut order: Vec<(u64, u32)> = (0..items.len() as u32)
             .map(|i| (items[i as usize].0, i))
             .collect();
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| items[a.1 as usize].1.cmp(&items[b.1 as usize].1))
+                .then_with(|| items[a.1 as usize].1[..].cmp(&items[b.1 as usize].1[..]))
         });
         let mut repeat = vec![false; items.len()];
         for w in order.windows(2) {
@@ -284,17 +291,18 @@ impl Engine {
         // the state lock: nothing else changes either meanwhile).
         let runs = self.index().runs()?;
         let ov = self.overlay.read().map_err(|_| poisoned(&self.path))?;
-        for ((h, key, data), repeat) in items.into_iter().zip(repeat) {
+        let hashes: Vec<u64> = items.iter().map(|i| i.0).collect();
+        for (n, ((h, key, data), repeat)) in items.into_iter().zip(repeat).enumerate() {
+            // Nearly every key of a bulk load is new: each lookup then probes every run's
+            // bloom filter, a cache miss apiece; asking for a later key's lines now overlaps
+            // those misses.
+            if let Some(&ahead) = hashes.get(n + LOOK_AHEAD) {
+                for r in runs.iter() {
+                    r.prefetch(ahead);
+                }
+            }
             if repeat {
                 continue;
-            }
-            if key.len() > segment::MAX_KEY {
-                return Err(StoreError::Backend(format!(
-                    "store {}: a multihash of {} bytes is longer than {} bytes",
-                    self.path.display(),
-                    key.len(),
-                    segment::MAX_KEY
-                )));
             }
             if u32::try_from(data.len()).is_err() {
                 return Err(StoreError::Backend(format!(
@@ -386,7 +394,7 @@ impl Engine {
 
     fn publish(
         &self,
-        entries: &mut Vec<(u64, Vec<u8>, Loc)>,
+        entries: &mut Vec<(u64, Key, Loc)>,
         added: DiskStats,
         st: &mut WriteState,
     ) -> Result<(), StoreError> {
@@ -441,15 +449,14 @@ impl Engine {
         }
         let mut ov = self.overlay.write().map_err(|_| poisoned(&self.path))?;
         let mut change = Change {
-            put: ov.take(),
+            put: ov.entries(),
             remove,
             watermark: Some(st.pos()),
             stats: Some(st.stats),
         };
-        if let Err(e) = self.index().apply(&mut change) {
-            ov.restore(change.put);
-            return Err(e);
-        }
+        // On failure the entries stay in the overlay, readable, for the next flush.
+        self.index().apply(&mut change)?;
+        ov.clear();
         drop(ov);
         st.unflushed = 0;
         if persist {
@@ -571,9 +578,11 @@ fn recover_segment(
         }
         let hash = key_hash(key);
         if overlay.get(hash, key).is_none() && index.get(key)?.is_none() {
+            let key = Key::new(key)
+                .ok_or_else(|| corrupt(&seg.path, "a record's key has a bad length"))?;
             overlay.insert(
                 hash,
-                key.to_vec(),
+                key,
                 Loc {
                     seg: seg.id,
                     ordinal,

@@ -181,7 +181,10 @@ pub fn collect(engine: &Engine) -> Result<GcReport, StoreError> {
             st.stats.blocks = st.stats.blocks.saturating_sub(1);
             st.stats.bytes = st.stats.bytes.saturating_sub(data.len() as u64);
             batch_bytes += data.len() as u64;
-            batch.push((super::runs::key_hash(&r.key), r.key, Bytes::from(data)));
+            let key = super::runs::Key::new(&r.key).ok_or_else(|| {
+                super::error::corrupt(&engine.seg_dir, "a record's key has a bad length")
+            })?;
+            batch.push((super::runs::key_hash(&key), key, Bytes::from(data)));
             if batch_bytes >= 64 << 20 {
                 engine.append(&mut st, std::mem::take(&mut batch))?;
                 batch_bytes = 0;

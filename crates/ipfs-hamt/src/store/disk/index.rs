@@ -18,7 +18,7 @@ use cid::Cid;
 use fjall::{Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
 
 use super::error::{corrupt, index_err};
-use super::runs::{key_hash, Commit, Entry, Found, Merger, Run, RunSet};
+use super::runs::{key_hash, Commit, Entry, Found, Key, Merger, Run, RunSet};
 use super::DiskStats;
 use crate::store::StoreError;
 
@@ -99,9 +99,9 @@ impl std::fmt::Debug for Index {
 
 /// One atomic change to the index.
 #[derive(Default)]
-pub struct Change {
+pub struct Change<'a> {
     /// Entries to add or repoint (any order; [`Index::apply`] sorts them).
-    pub put: Vec<Entry>,
+    pub put: &'a [Entry],
     /// Entries to remove.
     pub remove: Vec<Vec<u8>>,
     /// The new watermark.
@@ -220,7 +220,8 @@ impl Index {
                     .ok_or_else(|| corrupt(&self.dir, "an index entry is not a location"))?;
                 chunk.push(Entry {
                     h: key_hash(k),
-                    key: k.to_vec(),
+                    key: Key::new(k)
+                        .ok_or_else(|| corrupt(&self.dir, "an index key has a bad length"))?,
                     found: Found::At(loc),
                 });
             }
@@ -266,18 +267,28 @@ impl Index {
     }
 
     /// Applies `change` atomically (durable only after [`Index::persist`]): its entries become
-    /// a new run, listed in the same batch as the watermark and counters. `change.put` is left
-    /// holding the entries, for the caller to take back if this fails. Call
-    /// [`Index::compact`] after.
+    /// a new run, listed in the same batch as the watermark and counters (its removals are
+    /// consumed; `change.put` is only borrowed, so a caller keeps its entries if this fails).
+    /// Call [`Index::compact`] after.
     pub fn apply(&self, change: &mut Change) -> Result<(), StoreError> {
         let _edit = self.runs.edit()?;
         let mut list: Vec<_> = self.runs.list()?.to_vec();
-        let entries = &mut change.put;
-        entries.extend(change.remove.drain(..).map(|key| Entry {
-            h: key_hash(&key),
-            key,
-            found: Found::Removed,
-        }));
+        let with_removed: Vec<Entry>;
+        let entries = if change.remove.is_empty() {
+            change.put
+        } else {
+            let mut all = change.put.to_vec();
+            for key in change.remove.drain(..) {
+                all.push(Entry {
+                    h: key_hash(&key),
+                    key: Key::new(&key)
+                        .ok_or_else(|| corrupt(&self.dir, "a key to remove has a bad length"))?,
+                    found: Found::Removed,
+                });
+            }
+            with_removed = all;
+            &with_removed
+        };
         if !entries.is_empty() {
             // A key both put and removed ends removed, as in one fjall batch before.
             list.push(self.runs.write_unsorted(entries)?);
@@ -375,7 +386,7 @@ impl Index {
                     key,
                     found: Found::At(loc),
                     ..
-                }) => Some(Ok((key, loc))),
+                }) => Some(Ok((key.to_vec(), loc))),
                 // `live` yields present entries only.
                 Ok(_) => None,
                 Err(e) => {
@@ -456,9 +467,9 @@ mod tests {
             )
             .unwrap();
             ix.apply(&mut Change {
-                put: vec![Entry {
+                put: &[Entry {
                     h: key_hash(b"k"),
-                    key: b"k".to_vec(),
+                    key: Key::new(b"k").unwrap(),
                     found: Found::At(l),
                 }],
                 watermark: Some(Pos {
@@ -512,10 +523,10 @@ mod tests {
         {
             let ix = Index::open(&ixd, &runs, 1 << 20).unwrap();
             for batch in 0..20u32 {
-                let put = (batch * 100..batch * 100 + 100)
+                let put: Vec<Entry> = (batch * 100..batch * 100 + 100)
                     .map(|i| Entry {
                         h: key_hash(&key(i)),
-                        key: key(i),
+                        key: Key::new(&key(i)).unwrap(),
                         found: Found::At(loc(i)),
                     })
                     .collect();
@@ -526,7 +537,7 @@ mod tests {
                     Vec::new()
                 };
                 let mut change = Change {
-                    put,
+                    put: &put,
                     remove,
                     ..Change::default()
                 };

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::index::Loc;
-use super::runs::{Entry, Found};
+use super::runs::{Entry, Found, Key};
 
 /// A hasher for keys that are already uniform 64-bit hashes.
 #[derive(Default)]
@@ -31,12 +31,16 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Entries not yet in the index.
+/// Entries not yet in the index: kept in one array in insertion order, keys inline (no
+/// allocation per entry, and a flush writes its run straight from the array), found through a
+/// map from hash to position.
 #[derive(Default)]
 pub struct Overlay {
-    map: HashMap<u64, (Vec<u8>, Loc), BuildHasherDefault<IdHasher>>,
-    /// Entries whose hash another key already holds in `map`.
-    clashes: Vec<(u64, Vec<u8>, Loc)>,
+    entries: Vec<Entry>,
+    /// Hash -> position in `entries` of the first key with that hash.
+    map: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    /// Positions of entries whose hash another key already holds in `map`.
+    clashes: Vec<u32>,
 }
 
 impl Overlay {
@@ -44,68 +48,67 @@ impl Overlay {
     /// entries rehashes (moves) every entry several times.
     pub fn reserve_total(&mut self, n: usize) {
         self.map.reserve(n.saturating_sub(self.map.len()));
+        self.entries.reserve(n.saturating_sub(self.entries.len()));
+    }
+
+    /// The position of `key` (hash `h`), if present.
+    fn find(&self, h: u64, key: &[u8]) -> Option<usize> {
+        let at = *self.map.get(&h)? as usize;
+        if self.entries.get(at).is_some_and(|e| *e.key == *key) {
+            return Some(at);
+        }
+        self.clashes.iter().map(|&c| c as usize).find(|&c| {
+            self.entries
+                .get(c)
+                .is_some_and(|e| e.h == h && *e.key == *key)
+        })
     }
 
     /// Where `key` (hash `h`) is, if appended since the last flush.
     pub fn get(&self, h: u64, key: &[u8]) -> Option<Loc> {
-        match self.map.get(&h) {
-            Some((k, loc)) if k == key => Some(*loc),
-            Some(_) => self
-                .clashes
-                .iter()
-                .find(|(ch, k, _)| *ch == h && k == key)
-                .map(|(_, _, l)| *l),
-            None => None,
+        match self.entries.get(self.find(h, key)?)?.found {
+            Found::At(loc) => Some(loc),
+            Found::Removed => None,
         }
     }
 
     /// Adds or repoints `key`.
-    pub fn insert(&mut self, h: u64, key: Vec<u8>, loc: Loc) {
+    pub fn insert(&mut self, h: u64, key: Key, loc: Loc) {
+        if let Some(at) = self.find(h, &key) {
+            if let Some(e) = self.entries.get_mut(at) {
+                e.found = Found::At(loc);
+            }
+            return;
+        }
+        let at = self.entries.len() as u32;
+        self.entries.push(Entry {
+            h,
+            key,
+            found: Found::At(loc),
+        });
         match self.map.entry(h) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((key, loc));
+                v.insert(at);
             }
-            std::collections::hash_map::Entry::Occupied(mut o) if o.get().0 == key => {
-                o.get_mut().1 = loc;
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                match self
-                    .clashes
-                    .iter_mut()
-                    .find(|(ch, k, _)| *ch == h && *k == key)
-                {
-                    Some(c) => c.2 = loc,
-                    None => self.clashes.push((h, key, loc)),
-                }
-            }
+            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(at),
         }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.map.len() + self.clashes.len()
+        self.entries.len()
     }
 
-    /// Takes every entry out (the map keeps its capacity).
-    pub fn take(&mut self) -> Vec<Entry> {
-        let mut out = Vec::with_capacity(self.len());
-        let entry = |h, key, loc| Entry {
-            h,
-            key,
-            found: Found::At(loc),
-        };
-        out.extend(self.map.drain().map(|(h, (k, l))| entry(h, k, l)));
-        out.extend(self.clashes.drain(..).map(|(h, k, l)| entry(h, k, l)));
-        out
+    /// Every entry, in insertion order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
     }
 
-    /// Puts back entries [`Overlay::take`] took (after a failed flush).
-    pub fn restore(&mut self, entries: Vec<Entry>) {
-        for e in entries {
-            if let Found::At(loc) = e.found {
-                self.insert(e.h, e.key, loc);
-            }
-        }
+    /// Removes every entry (keeping the capacity).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.map.clear();
+        self.clashes.clear();
     }
 }
 
@@ -126,18 +129,21 @@ mod tests {
     fn keys_with_one_hash_are_kept_apart() {
         let mut ov = Overlay::default();
         ov.reserve_total(4);
-        ov.insert(7, b"a".to_vec(), loc(1));
-        ov.insert(7, b"b".to_vec(), loc(2));
-        ov.insert(8, b"c".to_vec(), loc(3));
-        ov.insert(7, b"b".to_vec(), loc(4));
+        let k = |b: &[u8]| Key::new(b).unwrap();
+        ov.insert(7, k(b"a"), loc(1));
+        ov.insert(7, k(b"b"), loc(2));
+        ov.insert(8, k(b"c"), loc(3));
+        ov.insert(7, k(b"b"), loc(4));
         assert_eq!(ov.len(), 3);
         assert_eq!(ov.get(7, b"a"), Some(loc(1)));
         assert_eq!(ov.get(7, b"b"), Some(loc(4)));
         assert_eq!(ov.get(7, b"c"), None);
         assert_eq!(ov.get(9, b"a"), None);
-        let taken = ov.take();
-        assert_eq!((taken.len(), ov.len()), (3, 0));
-        ov.restore(taken);
-        assert_eq!(ov.get(8, b"c"), Some(loc(3)));
+        let keys: Vec<&[u8]> = ov.entries().iter().map(|e| &e.key[..]).collect();
+        assert_eq!(keys, [&b"a"[..], b"b", b"c"]);
+        ov.clear();
+        assert_eq!((ov.len(), ov.get(8, b"c")), (0, None));
+        ov.insert(8, k(b"c"), loc(5));
+        assert_eq!(ov.get(8, b"c"), Some(loc(5)));
     }
 }

@@ -64,6 +64,16 @@ impl Bloom {
     }
 
     /// False if `h` was certainly never added.
+    /// Asks the CPU to start loading the cache line `h` probes (a lookup a few keys later
+    /// then finds it there instead of waiting for memory).
+    pub fn prefetch(&self, h: u64) {
+        let (base, _) = self.probe(h);
+        let block = self.words.get(base..base + BLOCK_WORDS);
+        if let Some(b) = block.and_then(|b| <&[u64; BLOCK_WORDS]>::try_from(b).ok()) {
+            super::prefetch(b);
+        }
+    }
+
     pub fn may_contain(&self, h: u64) -> bool {
         let (base, mut bits) = self.probe(h);
         bits.all(|b| self.words[base + b / 64] & (1 << (b % 64)) != 0)

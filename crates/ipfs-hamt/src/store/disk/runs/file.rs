@@ -72,13 +72,69 @@ pub enum Found {
     Removed,
 }
 
+/// A key (multihash bytes, at most [`MAX_KEY`]) held inline: entries in memory carry their
+/// key in place, so a flush writes its run from one array without a separately allocated
+/// (and cache-missing) key per entry, and merges read entries without allocating.
+#[derive(Clone, Copy)]
+pub struct Key {
+    len: u8,
+    bytes: [u8; MAX_KEY],
+}
+
+impl Key {
+    /// `key`, if it is 1 to [`MAX_KEY`] bytes long.
+    pub fn new(key: &[u8]) -> Option<Key> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return None;
+        }
+        let mut bytes = [0u8; MAX_KEY];
+        bytes[..key.len()].copy_from_slice(key);
+        Some(Key {
+            len: key.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The bytes of `mh`, if they fit (1 to [`MAX_KEY`] bytes), without allocating.
+    pub fn of_multihash<const S: usize>(mh: &multihash::Multihash<S>) -> Option<Key> {
+        let mut bytes = [0u8; MAX_KEY];
+        let mut rest: &mut [u8] = &mut bytes;
+        let len = mh.write(&mut rest).ok()?;
+        (len > 0 && len <= MAX_KEY).then_some(Key {
+            len: len as u8,
+            bytes,
+        })
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Key {}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({:02x?})", &**self)
+    }
+}
+
 /// One entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     /// [`key_hash`] of the key.
     pub h: u64,
     /// The key (multihash bytes).
-    pub key: Vec<u8>,
+    pub key: Key,
     /// Its value.
     pub found: Found,
 }
@@ -86,7 +142,7 @@ pub struct Entry {
 impl Entry {
     /// The order of entries in a run.
     pub fn order(&self) -> (u64, &[u8]) {
-        (self.h, &self.key)
+        (self.h, &self.key[..])
     }
 }
 
@@ -121,7 +177,7 @@ fn parse(b: &[u8]) -> Option<(Entry, usize)> {
     if klen == 0 || klen > MAX_KEY || b.len() < len {
         return None;
     }
-    let key = b[9..9 + klen].to_vec();
+    let key = Key::new(&b[9..9 + klen])?;
     let found = if b[8] & TOMBSTONE != 0 {
         Found::Removed
     } else {
@@ -209,6 +265,11 @@ impl Run {
         &self.path
     }
 
+    /// Starts loading what a lookup of hash `h` reads first (its bloom filter's block).
+    pub fn prefetch(&self, h: u64) {
+        self.bloom.prefetch(h);
+    }
+
     /// What this run says about `key` (hash `h`).
     pub fn get(&self, h: u64, key: &[u8]) -> Result<Option<Found>, StoreError> {
         if !self.bloom.may_contain(h) {
@@ -227,7 +288,7 @@ impl Run {
         let mut at = 0;
         while at < buf.len() {
             let (e, n) = parse(&buf[at..]).ok_or_else(|| damaged(&self.path, "malformed entry"))?;
-            if e.h == h && e.key == key {
+            if e.h == h && *e.key == *key {
                 return Ok(Some(e.found));
             }
             if e.h > h {
@@ -294,7 +355,7 @@ pub struct RunWriter {
     off: u64,
     entries: u64,
     in_group: u32,
-    last: Option<(u64, Vec<u8>)>,
+    last: Option<(u64, Key)>,
     fence_h: Vec<u64>,
     fence_off: Vec<u64>,
     bloom: Bloom,
@@ -335,7 +396,7 @@ impl RunWriter {
             return Err(corrupt(&self.path, "an index key has a bad length"));
         }
         let new_h = match &self.last {
-            Some((h, k)) if (*h, k.as_slice()) >= e.order() => {
+            Some((h, k)) if (*h, &**k) >= e.order() => {
                 return Err(corrupt(&self.path, "index entries out of order"));
             }
             Some((h, _)) => *h != e.h,
@@ -365,14 +426,7 @@ impl RunWriter {
         self.entries += 1;
         self.in_group += 1;
         self.bloom.insert(e.h);
-        match &mut self.last {
-            Some((h, k)) => {
-                *h = e.h;
-                k.clear();
-                k.extend_from_slice(&e.key);
-            }
-            None => self.last = Some((e.h, e.key.clone())),
-        }
+        self.last = Some((e.h, e.key));
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use file::Run;
-pub use file::{key_hash, Entry, Found};
+pub use file::{key_hash, Entry, Found, Key};
 use file::{RunReader, RunWriter};
 pub use merger::{Commit, Merger};
 
@@ -37,6 +37,33 @@ use crate::store::StoreError;
 const FANOUT: usize = 4;
 /// Entries of the smallest size class (a flush of the store writes up to 512 Ki).
 const BASE: u64 = 1 << 19;
+
+/// How many entries ahead a gather in hash order asks for its entry.
+const AHEAD: usize = 12;
+
+/// Asks the CPU to start loading `e` (every cache line it may span) without waiting for it.
+#[inline(always)]
+pub(crate) fn prefetch<T>(e: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = (e as *const T).cast::<i8>();
+        let size = std::mem::size_of::<T>().max(1);
+        // SAFETY: SSE is part of every x86_64 CPU; a prefetch only hints (it never faults,
+        // whatever the address) and nothing is read through the pointer.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            if size > 64 {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            }
+            if size > 1 {
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(size - 1));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = e;
+}
 
 /// The size class of a run of `n` entries.
 fn level(n: u64) -> u32 {
@@ -180,7 +207,10 @@ impl RunSet {
 
     /// Writes `entries` (any order; a key present twice is written once, its removal winning)
     /// as a new run, not yet in the set. Sorts (hash, index) pairs rather than the entries:
-    /// 16 bytes moved per swap instead of 56 (a flush sorts half a million).
+    /// 16 bytes moved per swap instead of 128 (a flush sorts half a million), then gathers the
+    /// entries in that order, fetching each a few places ahead: the entries are in insertion
+    /// order, so nearly every one is a cache miss, and overlapping them is what makes the
+    /// gather cheap.
     pub fn write_unsorted(&self, entries: &[Entry]) -> Result<Arc<Run>, StoreError> {
         let removed = |i: u32| matches!(entries[i as usize].found, Found::Removed);
         let mut order: Vec<(u64, u32)> = (0..entries.len() as u32)
@@ -188,11 +218,14 @@ impl RunSet {
             .collect();
         order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| entries[a.1 as usize].key.cmp(&entries[b.1 as usize].key))
+                .then_with(|| entries[a.1 as usize].key[..].cmp(&entries[b.1 as usize].key[..]))
                 .then_with(|| removed(b.1).cmp(&removed(a.1)))
         });
         let mut last: Option<&Entry> = None;
-        let unique = order.iter().filter_map(|&(_, i)| {
+        let unique = order.iter().enumerate().filter_map(|(n, &(_, i))| {
+            if let Some(&(_, ahead)) = order.get(n + AHEAD) {
+                prefetch(&entries[ahead as usize]);
+            }
             let e = &entries[i as usize];
             if last.is_some_and(|l| l.order() == e.order()) {
                 return None;

@@ -21,7 +21,7 @@ fn entries(range: Range<u32>, removed: bool, shift: u32) -> Vec<Entry> {
     let mut v: Vec<Entry> = range
         .map(|i| Entry {
             h: key_hash(&key(i)),
-            key: key(i),
+            key: Key::new(&key(i)).unwrap(),
             found: if removed {
                 Found::Removed
             } else {

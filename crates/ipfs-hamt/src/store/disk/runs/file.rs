@@ -32,6 +32,8 @@ const GROUP: u32 = 32;
 const TOMBSTONE: u8 = 0x80;
 /// Bytes of an encoded location.
 const LOC: usize = 20;
+/// Bytes of footer read or written at a time (a multiple of 16).
+const FOOTER_PIECE: usize = 1 << 20;
 
 /// A damaged run, and what to do about it.
 fn damaged(path: &Path, what: &str) -> StoreError {
@@ -225,19 +227,48 @@ impl Run {
         if fits != Some(len) || entries_end < MAGIC.len() as u64 || blocks == 0 {
             return Err(bad("its sizes do not match the file"));
         }
-        let footer = footer.unwrap_or(0);
-        let mut buf = vec![0u8; footer as usize];
-        file.read_exact_at(&mut buf, entries_end)
-            .map_err(io_err(&path, "reading"))?;
-        if xxhash_rust::xxh3::xxh3_64(&buf) != sum {
-            return Err(bad("footer checksum mismatch"));
+        // Every entry takes at least 9 + 1 + LOC bytes; a group holds at least one.
+        let entry_bytes = entries_end - MAGIC.len() as u64;
+        if entries
+            .checked_mul(10 + LOC as u64)
+            .is_none_or(|b| b > entry_bytes)
+            || groups > entries
+            || (entries > 0) != (groups > 0)
+        {
+            return Err(bad("its entry count does not match the file"));
         }
-        let words = |b: &[u8]| -> Vec<u64> { b.chunks_exact(8).map(|c| read_u64(c, 0)).collect() };
-        let fences = (groups * 16) as usize;
-        let (mut fence_h, mut fence_off) = (Vec::new(), Vec::new());
-        for f in buf[..fences].chunks_exact(16) {
-            fence_h.push(read_u64(f, 0));
-            fence_off.push(read_u64(f, 8));
+        // Read in pieces straight into the fences and filter: a run of 10^8 entries has a
+        // ~225 MB footer, which a whole-footer buffer would hold twice over.
+        let (mut fence_h, mut fence_off) = (
+            Vec::with_capacity(groups as usize),
+            Vec::with_capacity(groups as usize),
+        );
+        let mut words = Vec::with_capacity((blocks * 8) as usize);
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut buf = vec![0u8; FOOTER_PIECE];
+        let fences_end = entries_end + groups * 16;
+        let mut at = entries_end;
+        while at < len - TRAILER {
+            // A multiple of 16 bytes, so a fence never straddles two pieces.
+            let n = (FOOTER_PIECE as u64).min(len - TRAILER - at) as usize;
+            let piece = &mut buf[..n];
+            file.read_exact_at(piece, at)
+                .map_err(io_err(&path, "reading"))?;
+            hasher.update(piece);
+            for (i, w) in piece.chunks_exact(8).enumerate() {
+                let (v, pos) = (read_u64(w, 0), at + 8 * i as u64);
+                if pos >= fences_end {
+                    words.push(v);
+                } else if (pos - entries_end) % 16 == 0 {
+                    fence_h.push(v);
+                } else {
+                    fence_off.push(v);
+                }
+            }
+            at += n as u64;
+        }
+        if hasher.digest() != sum {
+            return Err(bad("footer checksum mismatch"));
         }
         let sorted = fence_h.windows(2).all(|w| w[0] < w[1])
             && fence_off.windows(2).all(|w| w[0] < w[1])
@@ -247,7 +278,7 @@ impl Run {
         if !sorted {
             return Err(bad("fence index out of order"));
         }
-        let bloom = Bloom::from_words(words(&buf[fences..])).ok_or_else(|| bad("bloom filter"))?;
+        let bloom = Bloom::from_words(words).ok_or_else(|| bad("bloom filter"))?;
         Ok(Run {
             id,
             path,
@@ -375,6 +406,7 @@ impl RunWriter {
             .map_err(io_err(&path, "creating"))?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
         out.write_all(MAGIC).map_err(io_err(&path, "writing"))?;
+        let fences = usize::try_from(capacity / u64::from(GROUP) + 1).unwrap_or(0);
         Ok(RunWriter {
             id,
             dir: dir.to_path_buf(),
@@ -384,8 +416,9 @@ impl RunWriter {
             entries: 0,
             in_group: 0,
             last: None,
-            fence_h: Vec::new(),
-            fence_off: Vec::new(),
+            // Sized once: doubling a 10^8-entry run's fences would copy them as they grow.
+            fence_h: Vec::with_capacity(fences),
+            fence_off: Vec::with_capacity(fences),
             bloom: Bloom::for_keys(capacity),
         })
     }
@@ -437,27 +470,36 @@ impl RunWriter {
 
     /// Writes the footer, makes the file durable (and its name) and opens it.
     pub fn finish(mut self) -> Result<Run, StoreError> {
-        let mut footer = Vec::with_capacity(self.fence_h.len() * 16 + self.bloom.words().len() * 8);
-        for (h, o) in self.fence_h.iter().zip(&self.fence_off) {
-            footer.extend_from_slice(&h.to_le_bytes());
-            footer.extend_from_slice(&o.to_le_bytes());
+        // Streamed through a small buffer (a whole-footer copy would be ~225 MB at 10^8
+        // entries, on top of the filter itself).
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut piece = Vec::with_capacity(FOOTER_PIECE);
+        let fences = self.fence_h.iter().zip(&self.fence_off);
+        let words = fences
+            .flat_map(|(h, o)| [*h, *o])
+            .chain(self.bloom.words().iter().copied());
+        let w = |e| io_err(&self.path, "writing")(e);
+        for v in words {
+            piece.extend_from_slice(&v.to_le_bytes());
+            if piece.len() == FOOTER_PIECE {
+                hasher.update(&piece);
+                self.out.write_all(&piece).map_err(w)?;
+                piece.clear();
+            }
         }
-        for w in self.bloom.words() {
-            footer.extend_from_slice(&w.to_le_bytes());
-        }
+        hasher.update(&piece);
+        self.out.write_all(&piece).map_err(w)?;
         let mut t = Vec::with_capacity(TRAILER as usize);
         for v in [
             self.entries,
             self.fence_h.len() as u64,
             self.bloom.blocks(),
             self.off,
-            xxhash_rust::xxh3::xxh3_64(&footer),
+            hasher.digest(),
         ] {
             t.extend_from_slice(&v.to_le_bytes());
         }
         t.extend_from_slice(FOOT_MAGIC);
-        let w = |e| io_err(&self.path, "writing")(e);
-        self.out.write_all(&footer).map_err(w)?;
         self.out.write_all(&t).map_err(w)?;
         let f = self.out.into_inner().map_err(|e| w(e.into_error()))?;
         f.sync_all().map_err(io_err(&self.path, "syncing"))?;

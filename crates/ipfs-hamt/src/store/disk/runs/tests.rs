@@ -139,6 +139,33 @@ fn damaged_runs_give_errors_not_panics() {
     }
 }
 
+/// The trailer's entry count sizes a merge's bloom filter: a count the file cannot hold is
+/// refused on open, before anything is sized by it.
+#[test]
+fn an_entry_count_the_file_cannot_hold_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = RunSet::open(dir.path(), &[]).unwrap();
+    let run = set.write(&entries(0..300, false, 0)).unwrap();
+    let (id, path) = (run.id, run.path().to_path_buf());
+    drop((set, run));
+    let good = std::fs::read(&path).unwrap();
+    // The trailer (48 bytes from the end): entry count, groups, bloom blocks, end of entries.
+    let at = good.len() - 48;
+    let end = u64::from_le_bytes(good[at + 24..at + 32].try_into().unwrap());
+    // Entries take at least 30 bytes (9 + a 1-byte key + a 20-byte location).
+    let most = (end - 16) / 30;
+    for count in [most + 1, 1 << 40, u64::MAX] {
+        let mut bad = good.clone();
+        bad[at..at + 8].copy_from_slice(&count.to_le_bytes());
+        std::fs::write(&path, &bad).unwrap();
+        match RunSet::open(dir.path(), &[id]) {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("entry count"), "{m}"),
+            Err(e) => panic!("count {count}: {e}"),
+            Ok(_) => panic!("count {count} accepted"),
+        }
+    }
+}
+
 #[test]
 fn size_classes() {
     assert_eq!(level(1), 0);

@@ -30,6 +30,8 @@ const FLUSH_ENTRIES: usize = 1 << 10;
 const LOOK_AHEAD: usize = 8;
 /// Bytes appended before the same happens.
 const FLUSH_BYTES: u64 = 512 << 20;
+/// Bytes per write to a segment.
+const WRITE_PIECE: usize = 1 << 20;
 
 /// A block to append: hash of its key ([`key_hash`]), key (multihash bytes), data.
 pub(super) type Item = (u64, Key, Bytes);
@@ -379,10 +381,17 @@ impl Engine {
         }
         // A failed write (disk full) leaves at most a partial record past `st.end`, which the
         // next write overwrites and recovery cuts off.
-        st.active
-            .file
-            .write_all_at(buf, st.end)
-            .map_err(io_err(&st.active.path, "writing"))?;
+        // In pieces: one 16 MiB `pwrite` cost this VM 7x the kernel time of the same bytes
+        // in 1 MiB writes (`dd bs=16M` vs `bs=1M` after a pause: 0.29 s vs 0.04 s of system
+        // time for 100 MB, all of it copying into freshly allocated large page-cache folios).
+        let mut at = st.end;
+        for piece in buf.chunks(WRITE_PIECE) {
+            st.active
+                .file
+                .write_all_at(piece, at)
+                .map_err(io_err(&st.active.path, "writing"))?;
+            at += piece.len() as u64;
+        }
         if !st.dirty.iter().any(|s| s.id == st.active.id) {
             st.dirty.push(st.active.clone());
         }

@@ -3,7 +3,7 @@
 //! bottom-up after an external sort of the keys, so memory does not grow with the number of
 //! files.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
 use ipfs_hamt::bulk::{BulkHamtBuilder, BulkOptions, BulkPhase, BulkProgress, BulkShardedBuilder};
 use ipfs_hamt::crypt::ValueCipher;
@@ -12,6 +12,7 @@ use ipfs_hamt::store::SharedStore;
 use ipfs_hamt::{Cid, HamtConfig};
 
 use crate::progress;
+use crate::read_ahead;
 use crate::sharded_cmd::ImportLayout;
 use crate::walk::{FileEntry, Walker};
 
@@ -102,21 +103,8 @@ pub async fn import(
     } else {
         Builder::Hamt(BulkHamtBuilder::new(store, config, BulkOptions::default())?)
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(64);
-    let reader = tokio::task::spawn_blocking(move || {
-        let Source { first, rest } = source;
-        for entry in first.into_iter().map(Ok).chain(rest) {
-            let item = entry.and_then(|f| {
-                std::fs::read(&f.path)
-                    .with_context(|| format!("cannot read {}", f.path.display()))
-                    .map(|data| (f.key, data))
-            });
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                break;
-            }
-        }
-    });
+    let Source { first, rest } = source;
+    let mut rx = read_ahead::read_files(first.into_iter().map(Ok).chain(rest));
     let mut bar = progress::spinner(None, "files read");
     let (mut files, mut bytes) = (0u64, 0u64);
     while let Some(item) = rx.recv().await {
@@ -131,7 +119,6 @@ pub async fn import(
         bytes += len;
         bar.inc_item(len);
     }
-    reader.await.context("file reader thread failed")?;
     let handle = bar.handle();
     builder.on_progress(move |p| {
         let msg = match p.phase {

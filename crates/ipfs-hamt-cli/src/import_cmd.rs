@@ -1,7 +1,7 @@
 //! `import`: a directory into a new tree. Small directories are listed whole and written
 //! with the incremental writer; large ones stream into a bulk builder (see [`bulk_import`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::bulk_import::{self, BulkMode};
 use crate::cmd::{cipher, config, println};
 use crate::sharded_cmd::{self, ImportLayout};
-use crate::{progress, stores, walk, CryptOpts, StoreOpts, TreeOpts};
+use crate::{progress, read_ahead, stores, walk, CryptOpts, StoreOpts, TreeOpts};
 
 /// `import DIR`: prints the root (or a JSON object with `--json`).
 #[allow(clippy::too_many_arguments)]
@@ -174,23 +174,8 @@ async fn import_incremental(
         DatasetWriter::create(hamt_store.clone(), LayoutOptions::Hamt(config))?
     };
     let mut bar = progress::bytes_bar(files.len() as u64, total);
-    // A reader thread stays a few files ahead, so disk reads overlap with hashing.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(String, Vec<u8>)>>(32);
-    let to_read: Vec<(String, PathBuf)> = files
-        .iter()
-        .map(|f| (f.key.clone(), f.path.clone()))
-        .collect();
-    let reader = tokio::task::spawn_blocking(move || {
-        for (key, path) in to_read {
-            let item = std::fs::read(&path)
-                .with_context(|| format!("cannot read {}", path.display()))
-                .map(|data| (key, data));
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                break;
-            }
-        }
-    });
+    let count = files.len() as u64;
+    let mut rx = read_ahead::read_files(files.into_iter().map(Ok));
     while let Some(item) = rx.recv().await {
         let (key, data) = item?;
         let key = layout.key(key);
@@ -201,13 +186,12 @@ async fn import_incremental(
         }
         bar.inc_item(len);
     }
-    reader.await.context("file reader thread failed")?;
     let root = writer.commit().await?;
     bar.finish();
     Ok(bulk_import::Imported {
         root,
         sharded: false,
-        files: files.len() as u64,
+        files: count,
         bytes: total,
     })
 }

@@ -28,6 +28,7 @@ mod import_cmd;
 mod listing;
 mod pins;
 mod progress;
+mod read_ahead;
 mod serve;
 mod sharded_cmd;
 mod stores;

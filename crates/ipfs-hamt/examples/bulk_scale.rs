@@ -7,6 +7,7 @@
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 1000000 --store S --writer
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --null
 //! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --null --sharded 6250
+//! cargo run --release -p ipfs-hamt --example bulk_scale -- --keys 10000000 --store S --reopen
 //! ```
 //!
 //! Options: `--keys N` (default 1,000,000), `--value-bytes B` (100), `--budget MIB` (sort
@@ -14,7 +15,10 @@
 //! incremental `Writer` instead, for comparison), `--memory` (no disk store), `--null` (a
 //! store that drops every block but JSON documents: the builder's own speed and memory),
 //! `--sharded CPS` (a `BulkShardedBuilder` with CPS chunks per shard: an array `arr` of shape
-//! `[keys]` with one-element chunks, its `zarr.json` first, then chunk keys `arr/c/{i}`). Keys are
+//! `[keys]` with one-element chunks, its `zarr.json` first, then chunk keys `arr/c/{i}`),
+//! `--reopen` (build nothing: open the store an earlier run built with the same `--keys` and
+//! `--value-bytes`, report the time and memory to open it, and the latency of 20,000 random
+//! verified gets of its values, warm and after evicting its files from the page cache). Keys are
 //! `key/{i}`, values `value-{i}-` padded with `x`, so every value is a distinct block. The
 //! store must be new (the disk size is reported as bytes per key).
 
@@ -49,6 +53,7 @@ struct Args {
     writer: bool,
     null: bool,
     sharded: Option<u64>,
+    reopen: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -62,6 +67,7 @@ fn parse() -> Result<Args, String> {
         writer: false,
         null: false,
         sharded: None,
+        reopen: false,
     };
     let mut it = std::env::args().skip(1);
     let mut memory = false;
@@ -78,12 +84,16 @@ fn parse() -> Result<Args, String> {
             "--writer" => a.writer = true,
             "--sharded" => a.sharded = Some(num(val()?)?),
             "--memory" => memory = true,
+            "--reopen" => a.reopen = true,
             "--null" => {
                 memory = true;
                 a.null = true;
             }
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if a.reopen && a.store.is_none() {
+        return Err("--reopen needs --store PATH (a store an earlier run built)".into());
     }
     if a.store.is_none() && !memory {
         return Err("pass --store PATH (a new disk store) or --memory".into());
@@ -129,12 +139,36 @@ impl BlockStore for NullStore {
     }
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
-fn peak_rss_mib() -> Option<f64> {
+/// A memory figure of this process from `/proc/self/status` (`VmHWM` peak, `VmRSS` now), in
+/// MiB.
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// CPU seconds (user + system, every thread) this process has used so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: `getrusage` fills the zeroed struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return f64::NAN;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
+/// Bytes this process has caused to be written to storage so far (`/proc/self/io`): with the
+/// keys, the write amplification of each stretch of the build.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Bytes on disk under `path`: a store file, or every file of a store directory.
@@ -159,6 +193,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()?;
+    if args.reopen {
+        return rt.block_on(reopen(&args));
+    }
     rt.block_on(async move {
         let (store, disk): (SharedStore, Option<Arc<DiskStore>>) = match &args.store {
             Some(p) => {
@@ -211,17 +248,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The rate of each tenth of the keys: flat, or falling as the store grows?
             let tenth = (args.keys / 10).max(1);
             let mut lap = Instant::now();
+            let mut written = written_bytes().unwrap_or(0);
+            let mut cpu = cpu_seconds();
             for i in 0..args.keys {
                 b.add(&format!("key/{i}"), value(i, args.value_bytes))
                     .await?;
                 if (i + 1) % tenth == 0 {
+                    let (now, cpu_now) = (written_bytes().unwrap_or(0), cpu_seconds());
                     println!(
-                        "  keys {}..{}: {:.0} keys/s, peak RSS {:.0} MiB",
+                        "  keys {}..{}: {:.0} keys/s, {:.0} bytes written/key, {:.2} CPU us/key, \
+                         peak RSS {:.0} MiB",
                         i + 1 - tenth,
                         i + 1,
                         tenth as f64 / lap.elapsed().as_secs_f64(),
+                        now.saturating_sub(written) as f64 / tenth as f64,
+                        (cpu_now - cpu) * 1e6 / tenth as f64,
                         peak_rss_mib().unwrap_or(f64::NAN)
                     );
+                    (written, cpu) = (now, cpu_now);
                     lap = Instant::now();
                 }
             }
@@ -237,10 +281,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if p.phase != last {
                     last = p.phase;
                     println!(
-                        "{:?} at {:.2} s ({} nodes)",
+                        "{:?} at {:.2} s ({} nodes), RSS {:.0} MiB, peak {:.0} MiB",
                         p.phase,
                         t.elapsed().as_secs_f64(),
-                        p.nodes_written
+                        p.nodes_written,
+                        status_mib("VmRSS:").unwrap_or(f64::NAN),
+                        peak_rss_mib().unwrap_or(f64::NAN)
                     );
                 }
             });
@@ -267,4 +313,72 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
+}
+
+/// Drops every file under `dir` from the page cache (dropping all caches needs a privilege
+/// this machine lacks).
+fn evict(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            evict(&p);
+        } else if let Ok(f) = std::fs::File::open(&p) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a plain syscall on an open descriptor.
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        }
+    }
+}
+
+/// p50 and p99 of 20,000 verified gets of random values, in microseconds.
+async fn random_gets(
+    store: &DiskStore,
+    config: &HamtConfig,
+    args: &Args,
+    seed: u64,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let mut x = seed | 1;
+    let mut lat = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let data = Bytes::from(value(x % args.keys.max(1), args.value_bytes));
+        let (cid, _) = config.value_blocks(data.clone());
+        let t = Instant::now();
+        let got = store.get(&cid).await?;
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+        if got != data {
+            return Err(format!("{cid}: wrong bytes").into());
+        }
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    Ok((p(0.5), p(0.99)))
+}
+
+/// `--reopen`: the cost of opening a built store and of random gets from it.
+async fn reopen(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::path::PathBuf::from(args.store.as_deref().unwrap_or_default());
+    let config = HamtConfig::default();
+    let t = Instant::now();
+    let store = DiskStore::open(&path)?;
+    let open_s = t.elapsed().as_secs_f64();
+    let rss = status_mib("VmRSS:").unwrap_or(f64::NAN);
+    let blocks = store.stats().await?.blocks;
+    random_gets(&store, &config, args, 7).await?;
+    let (w50, w99) = random_gets(&store, &config, args, 7).await?;
+    drop(store);
+    evict(&path);
+    let t = Instant::now();
+    let store = DiskStore::open(&path)?;
+    let cold_open_s = t.elapsed().as_secs_f64();
+    let (c50, c99) = random_gets(&store, &config, args, 99).await?;
+    println!(
+        "{blocks} blocks: open {open_s:.2} s (RSS after open {rss:.0} MiB), open with the files \
+         evicted {cold_open_s:.2} s; get p50/p99 warm {w50:.1}/{w99:.1} us, cold \
+         {c50:.1}/{c99:.1} us; peak RSS {:.0} MiB",
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    Ok(())
 }

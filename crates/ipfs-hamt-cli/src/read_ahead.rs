@@ -12,12 +12,13 @@ use tokio::sync::mpsc;
 
 use crate::walk::FileEntry;
 
-/// Batches read at the same time.
-pub const READERS: usize = 8;
+/// Batches read at the same time (4 measured better than 8 on two cores: 90% of the physical
+/// limit against 86% for 100 MB of 20 KB files, and 142k against 135k keys/s for 1M tiny files).
+pub const READERS: usize = 4;
 /// Files per batch, at most.
 const BATCH_FILES: usize = 64;
 /// Bytes per batch, at most (a larger file is a batch on its own): with [`READERS`], what is
-/// read ahead stays near 64 MiB however large the dataset.
+/// read ahead stays near 32 MiB however large the dataset.
 const BATCH_BYTES: u64 = 8 << 20;
 
 /// A file's import key and its bytes.

@@ -104,14 +104,20 @@ fn a_merge_above_older_runs_keeps_its_removals() {
     assert_eq!(set.get(&key(16)).unwrap(), Some(loc(16)));
 }
 
-#[test]
-fn damaged_runs_give_errors_not_panics() {
+/// A directory holding one closed run of 300 entries: its id, path and bytes.
+fn one_run_file() -> (tempfile::TempDir, u64, std::path::PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let set = RunSet::open(dir.path(), &[]).unwrap();
     let run = set.write(&entries(0..300, false, 0)).unwrap();
     let (id, path) = (run.id, run.path().to_path_buf());
     drop((set, run));
     let good = std::fs::read(&path).unwrap();
+    (dir, id, path, good)
+}
+
+#[test]
+fn damaged_runs_give_errors_not_panics() {
+    let (dir, id, path, good) = one_run_file();
     for at in (0..good.len())
         .step_by(97)
         .chain([good.len() - 1, good.len() - 30])
@@ -143,12 +149,7 @@ fn damaged_runs_give_errors_not_panics() {
 /// refused on open, before anything is sized by it.
 #[test]
 fn an_entry_count_the_file_cannot_hold_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let set = RunSet::open(dir.path(), &[]).unwrap();
-    let run = set.write(&entries(0..300, false, 0)).unwrap();
-    let (id, path) = (run.id, run.path().to_path_buf());
-    drop((set, run));
-    let good = std::fs::read(&path).unwrap();
+    let (dir, id, path, good) = one_run_file();
     // The trailer (48 bytes from the end): entry count, groups, bloom blocks, end of entries.
     let at = good.len() - 48;
     let end = u64::from_le_bytes(good[at + 24..at + 32].try_into().unwrap());

@@ -27,6 +27,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,19 +139,6 @@ impl BlockStore for NullStore {
         }
         Ok(())
     }
-}
-
-/// A memory figure of this process from `/proc/self/status` (`VmHWM` peak, `VmRSS` now), in
-/// MiB.
-fn status_mib(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    status_mib("VmHWM:")
 }
 
 /// CPU seconds (user + system, every thread) this process has used so far.
@@ -263,7 +252,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         tenth as f64 / lap.elapsed().as_secs_f64(),
                         now.saturating_sub(written) as f64 / tenth as f64,
                         (cpu_now - cpu) * 1e6 / tenth as f64,
-                        peak_rss_mib().unwrap_or(f64::NAN)
+                        common::peak_rss_mib().unwrap_or(f64::NAN)
                     );
                     (written, cpu) = (now, cpu_now);
                     lap = Instant::now();
@@ -285,8 +274,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         p.phase,
                         t.elapsed().as_secs_f64(),
                         p.nodes_written,
-                        status_mib("VmRSS:").unwrap_or(f64::NAN),
-                        peak_rss_mib().unwrap_or(f64::NAN)
+                        common::status_mib("VmRSS:").unwrap_or(f64::NAN),
+                        common::peak_rss_mib().unwrap_or(f64::NAN)
                     );
                 }
             });
@@ -298,7 +287,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{} keys in {secs:.2} s: {:.0} keys/s; peak RSS {:.0} MiB",
             args.keys,
             args.keys as f64 / secs,
-            peak_rss_mib().unwrap_or(f64::NAN)
+            common::peak_rss_mib().unwrap_or(f64::NAN)
         );
         if let Some(d) = disk {
             let st = d.stats().await?;
@@ -313,21 +302,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok(())
     })
-}
-
-/// Drops every file under `dir` from the page cache (dropping all caches needs a privilege
-/// this machine lacks).
-fn evict(dir: &std::path::Path) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            evict(&p);
-        } else if let Ok(f) = std::fs::File::open(&p) {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain syscall on an open descriptor.
-            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        }
-    }
 }
 
 /// p50 and p99 of 20,000 verified gets of random values, in microseconds.
@@ -352,9 +326,7 @@ async fn random_gets(
             return Err(format!("{cid}: wrong bytes").into());
         }
     }
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    Ok((p(0.5), p(0.99)))
+    Ok(common::p50_p99(&mut lat))
 }
 
 /// `--reopen`: the cost of opening a built store and of random gets from it.
@@ -364,12 +336,12 @@ async fn reopen(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let store = DiskStore::open(&path)?;
     let open_s = t.elapsed().as_secs_f64();
-    let rss = status_mib("VmRSS:").unwrap_or(f64::NAN);
+    let rss = common::status_mib("VmRSS:").unwrap_or(f64::NAN);
     let blocks = store.stats().await?.blocks;
     random_gets(&store, &config, args, 7).await?;
     let (w50, w99) = random_gets(&store, &config, args, 7).await?;
     drop(store);
-    evict(&path);
+    common::evict(&path);
     let t = Instant::now();
     let store = DiskStore::open(&path)?;
     let cold_open_s = t.elapsed().as_secs_f64();
@@ -378,7 +350,7 @@ async fn reopen(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "{blocks} blocks: open {open_s:.2} s (RSS after open {rss:.0} MiB), open with the files \
          evicted {cold_open_s:.2} s; get p50/p99 warm {w50:.1}/{w99:.1} us, cold \
          {c50:.1}/{c99:.1} us; peak RSS {:.0} MiB",
-        peak_rss_mib().unwrap_or(f64::NAN)
+        common::peak_rss_mib().unwrap_or(f64::NAN)
     );
     Ok(())
 }

@@ -11,6 +11,8 @@
 //! `size`: MB megabytes of CHUNK-byte blocks (default 20,000); prints `du` apparent and
 //! allocated sizes against the data. DIR is replaced.
 
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
@@ -52,19 +54,6 @@ fn du(dir: &Path) -> (u64, u64) {
     (a, b)
 }
 
-fn evict(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            evict(&p);
-        } else if let Ok(f) = std::fs::File::open(&p) {
-            use std::os::fd::AsRawFd;
-            // SAFETY: a plain syscall on an open descriptor.
-            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-        }
-    }
-}
-
 async fn gets(store: &DiskStore, n: u64, size: usize, seed: u64) -> (f64, f64) {
     let mut x = seed | 1;
     let mut lat = Vec::with_capacity(GETS as usize);
@@ -78,18 +67,7 @@ async fn gets(store: &DiskStore, n: u64, size: usize, seed: u64) -> (f64, f64) {
         lat.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(got, b.data);
     }
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    (p(0.5), p(0.99))
-}
-
-fn peak_rss_mb() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
+    common::p50_p99(&mut lat)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -126,7 +104,7 @@ async fn main() {
                 gets(&store, n, size, 7).await
             };
             drop(store);
-            evict(dir);
+            common::evict(dir);
             let store = DiskStore::open(dir).unwrap();
             let (cold50, cold99) = gets(&store, n, size, 99).await;
             let (apparent, alloc) = du(dir);
@@ -134,12 +112,12 @@ async fn main() {
                 "n={n} size={size} put_many_per_s={:.0} (store time {put_secs:.1}s; with block \
                  creation {:.0}/s) warm_get_p50_us={warm50:.1} warm_get_p99_us={warm99:.1} \
                  cold_get_p50_us={cold50:.1} cold_get_p99_us={cold99:.1} store_apparent_mb={} \
-                 store_alloc_mb={} peak_rss_mb={}",
+                 store_alloc_mb={} peak_rss_mb={:.0}",
                 n as f64 / put_secs,
                 n as f64 / total,
                 apparent >> 20,
                 alloc >> 20,
-                peak_rss_mb()
+                common::peak_rss_mib().unwrap_or(f64::NAN)
             );
         }
         "size" => {

@@ -199,7 +199,8 @@ impl Engine {
         {
             return Ok(Some(l));
         }
-        self.index().get(key)
+        // The hash is already known: not `Index::get`, which would compute it again.
+        Index::get_in(&self.index().runs()?, h, key)
     }
 
     pub fn segment(&self, id: u32) -> Result<Arc<Segment>, StoreError> {
@@ -577,6 +578,8 @@ fn recover_segment(
         ));
     }
     let (mut off, mut ordinal) = (start, first);
+    // Recovery only adds to the overlay: the runs stay as they are throughout.
+    let runs = index.runs()?;
     while off < len {
         let Some((h, body)) = seg.read_record(off, len)? else {
             break;
@@ -586,7 +589,7 @@ fn recover_segment(
             break;
         }
         let hash = key_hash(key);
-        if overlay.get(hash, key).is_none() && index.get(key)?.is_none() {
+        if overlay.get(hash, key).is_none() && Index::get_in(&runs, hash, key)?.is_none() {
             let key = Key::new(key)
                 .ok_or_else(|| corrupt(&seg.path, "a record's key has a bad length"))?;
             overlay.insert(

@@ -183,11 +183,7 @@ impl Index {
         let commit: Commit = {
             let (ks, meta, dir) = (ks.clone(), meta.clone(), dir.to_path_buf());
             Box::new(move |ids: &[u64]| {
-                let e = |e| index_err(&dir, e);
-                let mut b = ks.batch();
-                b.insert(&meta, RUNS, encode_ids(ids));
-                b.commit().map_err(e)?;
-                ks.persist(PersistMode::SyncAll).map_err(e)
+                record_runs(&ks, &meta, ids).map_err(|e| index_err(&dir, e))
             })
         };
         let ix = Index {
@@ -240,10 +236,7 @@ impl Index {
             list = self.runs.merge(&list, range)?;
             self.runs.remove_files(&old)?;
         }
-        let mut b = self.ks.batch();
-        b.insert(&self.meta, RUNS, encode_ids(&RunSet::ids(&list)));
-        b.commit().map_err(self.e())?;
-        self.persist()?;
+        record_runs(&self.ks, &self.meta, &RunSet::ids(&list)).map_err(self.e())?;
         self.runs.install(list)
     }
 
@@ -430,6 +423,14 @@ impl Index {
 
 fn encode_ids(ids: &[u64]) -> Vec<u8> {
     ids.iter().flat_map(|id| id.to_le_bytes()).collect()
+}
+
+/// Records `ids` (oldest first) as the runs making up the block map, durably.
+fn record_runs(ks: &Keyspace, meta: &PartitionHandle, ids: &[u64]) -> Result<(), fjall::Error> {
+    let mut b = ks.batch();
+    b.insert(meta, RUNS, encode_ids(ids));
+    b.commit()?;
+    ks.persist(PersistMode::SyncAll)
 }
 
 #[cfg(test)]

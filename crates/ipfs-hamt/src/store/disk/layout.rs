@@ -11,6 +11,20 @@ use super::lock::{self, StoreLock};
 use super::segment::sync_dir;
 use crate::store::StoreError;
 
+/// The name of a numbered file in a store (a segment, a run): `id` zero-padded to `digits`
+/// digits, then `.ext`.
+pub fn numbered_name(id: u64, digits: usize, ext: &str) -> String {
+    format!("{id:0digits$}.{ext}")
+}
+
+/// The number a [`numbered_name`] with these `digits` and `ext` denotes, if `name` is one.
+pub fn parse_numbered(name: &str, digits: usize, ext: &str) -> Option<u64> {
+    let number = name.strip_suffix(ext)?.strip_suffix('.')?;
+    (number.len() == digits && number.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| number.parse().ok())
+        .flatten()
+}
+
 /// Environment variable naming the store directory, overriding the XDG default.
 pub const STORE_ENV: &str = "IPFS_HAMT_STORE";
 

@@ -29,15 +29,12 @@ pub const ROLL_AT: u64 = 1 << 30;
 
 /// The file name of segment `id`.
 pub fn file_name(id: u32) -> String {
-    format!("{id:08}.seg")
+    super::layout::numbered_name(id.into(), 8, "seg")
 }
 
 /// The segment id a file name denotes, if it is one.
 pub fn parse_name(name: &str) -> Option<u32> {
-    let digits = name.strip_suffix(".seg")?;
-    (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
+    super::layout::parse_numbered(name, 8, "seg").and_then(|id| u32::try_from(id).ok())
 }
 
 /// Every segment id in `dir`, ascending.

@@ -54,15 +54,12 @@ pub fn key_hash(key: &[u8]) -> u64 {
 
 /// The file name of run `id`.
 pub fn file_name(id: u64) -> String {
-    format!("{id:016}.run")
+    crate::store::disk::layout::numbered_name(id, 16, "run")
 }
 
 /// The run id a file name denotes, if it is one.
 pub fn parse_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(".run")?;
-    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
+    crate::store::disk::layout::parse_numbered(name, 16, "run")
 }
 
 /// What a run says about a key: where it is, or that it was removed.
